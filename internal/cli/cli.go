@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/nix-deploy-action/nix-deploy-action/internal/config"
 	"github.com/nix-deploy-action/nix-deploy-action/internal/exit"
 )
 
@@ -53,7 +54,15 @@ func register(c *Command) {
 // process exit code.
 func Run(ctx context.Context, args []string, io IO) int {
 	err := run(ctx, args, io)
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
+	var problems config.Errors
+	switch {
+	case errors.As(err, &problems):
+		// One FILE:LINE:COLUMN: message line per problem, the format
+		// editors and problem matchers read.
+		for _, e := range problems {
+			fmt.Fprintln(io.Err, e)
+		}
+	case err != nil && !errors.Is(err, flag.ErrHelp):
 		fmt.Fprintf(io.Err, "nix-deploy: %v\n", err)
 	}
 	if errors.Is(err, flag.ErrHelp) {
