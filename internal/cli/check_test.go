@@ -20,7 +20,9 @@ func TestCheckFlags(t *testing.T) {
 		{args: nil, want: "nix-deploy.yml"},
 		{args: []string{"-f", "ops/plan.yml"}, want: "ops/plan.yml"},
 		{args: []string{"plan.yml"}, err: `check: unexpected argument "plan.yml" (the plan is given with -f)`},
-		{args: []string{"-f", "p.yml", "--", "--impure"}, err: "check: takes no nix arguments: it evaluates nothing"},
+		{args: []string{"-f", "p.yml", "--", "--impure"}, err: "check: nix arguments need --eval: without it nothing is evaluated"},
+		{args: []string{"--env", "prod"}, err: "check: --env and --nodes select what --eval builds"},
+		{args: []string{"--eval", "--env", "prod", "--", "--impure"}, want: "nix-deploy.yml"},
 		{args: []string{"-x"}, err: "flag provided but not defined: -x"},
 	}
 	for _, tt := range tests {
@@ -60,7 +62,11 @@ func TestCheck(t *testing.T) {
 			stderr: golden("invalid/syntax.errors")},
 		{args: []string{"-f", "missing.yml"}, code: 2,
 			stderr: "missing.yml: cannot read the plan: no such file or directory\n"},
-		{args: []string{"--help"}, stdout: "Usage: nix-deploy check [-f PLAN]\n\nFlags:\n  -f file\n    \tthe deploy plan file (default \"nix-deploy.yml\")\n"},
+		{args: []string{"--help"}, stdout: "Usage: nix-deploy check [-f PLAN] [--eval [--env ENV] [--nodes SELECTOR] [-- NIX ARGS]]\n\nFlags:\n" +
+			"  -env string\n    \twith --eval: only this environment's nodes\n" +
+			"  -eval\n    \talso evaluate and build every selected profile and verify it is activatable\n" +
+			"  -f file\n    \tthe deploy plan file (default \"nix-deploy.yml\")\n" +
+			"  -nodes string\n    \twith --eval: narrow to these nodes (names, @tags, globs)\n"},
 	}
 	for _, tt := range tests {
 		t.Run(filepath.Join(tt.args...), func(t *testing.T) {
@@ -80,4 +86,56 @@ func TestCheckNodesFrom(t *testing.T) {
 	dir, err := filepath.Abs("../../testdata/plans/valid")
 	require.NoError(t, err)
 	assert.Equal(t, "../../testdata/plans/valid/nodes-from.yml: nodes from "+dir+"/flake#deploy (not evaluated), 1 environment: valid\n", stdout.String())
+}
+
+// TestCheckEval builds a flake's profiles with the real nix: a NixOS
+// system with bin/switch-to-configuration passes, one without fails, and a
+// custom profile needs its activation command.
+func TestCheckEval(t *testing.T) {
+	dir := t.TempDir()
+	flake := `{
+  outputs = { self }: let
+    mk = name: script: builtins.derivation {
+      inherit name; system = "x86_64-linux"; builder = "/bin/sh";
+      args = [ "-c" script ]; PATH = "/usr/bin:/bin";
+    };
+    sys = mk "nixos-system-good-1" "mkdir -p $out/bin; printf '#!/bin/sh\\n' > $out/bin/switch-to-configuration; chmod +x $out/bin/switch-to-configuration";
+  in {
+    nixosConfigurations.good.config.system.build.toplevel = sys;
+    nixosConfigurations.bad.config.system.build.toplevel = mk "nixos-system-bad-1" "mkdir -p $out";
+    packages.x86_64-linux.app = mk "app-1.0" "mkdir -p $out/bin; touch $out/bin/activate; chmod +x $out/bin/activate";
+  };
+}`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "flake.nix"), []byte(flake), 0o644))
+	planYAML := `version: 1
+flake: ./
+environments:
+  good: { nodes: [good] }
+  all: { nodes: [good, bad] }
+nodes:
+  good:
+    host: good.example.com
+    profiles:
+      system: { nixos: good }
+      app: { installable: ".#packages.x86_64-linux.app", activate: bin/activate }
+  bad:
+    host: bad.example.com
+    profiles:
+      system: { nixos: bad }
+`
+	planFile := filepath.Join(dir, "plan.yml")
+	require.NoError(t, os.WriteFile(planFile, []byte(planYAML), 0o644))
+
+	var stdout, stderr bytes.Buffer
+	code := Run(context.Background(), []string{"check", "-f", planFile, "--eval", "--env", "good"}, IO{Out: &stdout, Err: &stderr})
+	require.Equal(t, 0, code, stderr.String())
+	assert.Contains(t, stdout.String(), "good/system: /nix/store/")
+	assert.Contains(t, stdout.String(), "good/app: /nix/store/")
+
+	stdout.Reset()
+	stderr.Reset()
+	code = Run(context.Background(), []string{"check", "-f", planFile, "--eval", "--env", "all"}, IO{Out: &stdout, Err: &stderr})
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stdout.String(), "bad/system: FAILED")
+	assert.Contains(t, stderr.String(), "has no bin/switch-to-configuration: it cannot be activated")
 }

@@ -89,3 +89,20 @@ func (n *Nix) EvalJSON(ctx context.Context, installable, apply string) ([]byte, 
 	}
 	return n.run(ctx, args, nil)
 }
+
+// BuildFile realises attr of a Nix file (nix build --file), for plans that
+// do not use flakes.
+func (n *Nix) BuildFile(ctx context.Context, file, attr string, logLine func(string)) (Built, error) {
+	out, err := n.run(ctx, []string{"build", "--json", "--no-link", "-L", "--file", file, attr}, logLine)
+	if err != nil {
+		return Built{}, err
+	}
+	res, err := ParseBuildJSON(out)
+	if err != nil {
+		return Built{}, fmt.Errorf("nix build --file %s %s: %w", file, attr, err)
+	}
+	if len(res) != 1 {
+		return Built{}, fmt.Errorf("nix build --file %s %s: expected one result, got %d", file, attr, len(res))
+	}
+	return res[0], nil
+}
