@@ -25,8 +25,9 @@ var experimental = []string{"--extra-experimental-features", "nix-command flakes
 type Nix struct {
 	// Bin is the nix executable; "nix" when empty.
 	Bin string
-	// Args go to every nix invocation before the command's own arguments
-	// (the plan's `-- --override-input ...` passthrough).
+	// Args go to every nix invocation after the command's own arguments
+	// (the plan's `-- --override-input ...` passthrough); nix accepts
+	// options there, and not all of them before the subcommand.
 	Args []string
 	// Dir is the working directory for nix; the current one when empty.
 	Dir string
@@ -62,7 +63,7 @@ const tailLines = 25
 // run runs nix with args; stderr lines go to logLine (when not nil) and the
 // last lines are kept for the error. It returns stdout.
 func (n *Nix) run(ctx context.Context, args []string, logLine func(string)) ([]byte, error) {
-	full := append(append(append([]string{}, experimental...), n.Args...), args...)
+	full := append(append(append([]string{}, experimental...), args...), n.Args...)
 	cmd := exec.CommandContext(ctx, n.bin(), full...)
 	cmd.Dir = n.Dir
 	var stdout bytes.Buffer
