@@ -18,7 +18,9 @@ import (
 
 // benchmarks maps a subcommand to its runner; add new benchmarks here.
 var benchmarks = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
-	"diff": bench.DiffCommand,
+	"diff":     bench.DiffCommand,
+	"transfer": bench.TransferCommand,
+	"fleet":    bench.FleetCommand,
 }
 
 func main() {
