@@ -16,7 +16,7 @@ const CommentLimit = 60_000
 // PlanText writes the terminal report: per node and profile the store path,
 // then unchanged or the diff.
 func PlanText(w io.Writer, p *plan.Plan) {
-	fmt.Fprintf(w, "Plan for environment %s (%s)\n", p.Environment, againstText(p))
+	fmt.Fprintf(w, "Plan for %s (%s)\n", envName(p), againstText(p))
 	for _, n := range p.Nodes {
 		fmt.Fprintf(w, "\n== %s (%s)\n", n.Name, n.Host)
 		if n.Error != "" {
@@ -72,7 +72,7 @@ func PlanMarkdown(p *plan.Plan, o MarkdownOptions) string {
 		head.WriteString(o.Header + "\n")
 	}
 	changed := len(p.ChangedNodes())
-	fmt.Fprintf(&head, "### nix-deploy plan for `%s`\n\n", p.Environment)
+	fmt.Fprintf(&head, "### nix-deploy plan for %s\n\n", envName(p))
 	fmt.Fprintf(&head, "%d of %d nodes change (%s).\n\n", changed, len(p.Nodes), againstText(p))
 	head.WriteString("| Node | Profile | Status | Paths +/− | Size Δ | Version changes |\n")
 	head.WriteString("|---|---|---|---|---|---|\n")
@@ -171,6 +171,13 @@ func statusCell(n *plan.Node, pr *plan.Profile) string {
 		return "🆕 new"
 	}
 	return "🔄 changed"
+}
+
+func envName(p *plan.Plan) string {
+	if p.Environment == "" {
+		return "every node"
+	}
+	return "`" + p.Environment + "`"
 }
 
 func againstText(p *plan.Plan) string {
