@@ -31,6 +31,10 @@
         builder = "/bin/sh";
         args = [ ./build.sh ];
         PATH = "/usr/bin:/bin";
+        # Nothing here is in any binary cache: don't ask one (offline
+        # machines would wait on retries before every build).
+        allowSubstitutes = false;
+        preferLocalBuild = true;
       } // attrs);
 
       package = pname: version: attrs:
