@@ -1,0 +1,4 @@
+package github
+
+// APIError exposes apiError to the tests.
+var APIError = apiError
