@@ -364,11 +364,12 @@ watchdog() {
 	wait "$s"
 	: >"$dir/timedout"
 	log "timed out after $2 s: killing the activation"
-	kill -TERM -- "-$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null
+	# "kill -SIG -PGID": dash rejects the "--" form.
+	kill -TERM "-$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null
 	sleep 5 &
 	s=$!
 	wait "$s"
-	kill -KILL -- "-$1" 2>/dev/null
+	kill -KILL "-$1" 2>/dev/null
 	exit 0
 }
 

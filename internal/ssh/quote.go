@@ -4,7 +4,7 @@ import "strings"
 
 // Quote joins argv into one command line for the remote login shell, so that
 // the shell runs exactly argv: words made only of safe characters stay bare
-// (readable logs), anything else is single-quoted with ' written as '\''.
+// (readable logs), anything else is single-quoted with ' written as '\”.
 // This holds for POSIX shells, bash, zsh and fish; the node user's login
 // shell must be one of them.
 func Quote(argv ...string) string {

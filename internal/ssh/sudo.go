@@ -27,7 +27,7 @@ var ErrSudoPassword = errors.New("sudo requires a password")
 var ErrNoSudo = errors.New("the ssh user may not use sudo")
 
 // Wrap returns argv prefixed by the sudo command. With a password, -n gives
-// way to -S -p '' so sudo reads the password from stdin without a prompt.
+// way to -S -p ” so sudo reads the password from stdin without a prompt.
 func (s Sudo) Wrap(argv []string) []string {
 	if len(s.Command) == 0 {
 		return argv

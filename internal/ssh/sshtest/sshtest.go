@@ -257,11 +257,36 @@ func (s *Server) stop() {
 
 // KillConnections kills the sshd processes serving connections (the
 // listener stays), which is what a crashed peer or reset link looks like.
+// The commands they ran are left to notice on their own, as on a real node.
 func (s *Server) KillConnections() {
-	for _, pid := range children(s.cmd.Process.Pid) {
-		syscall.Kill(pid, syscall.SIGKILL)
+	for _, pid := range descendants(s.cmd.Process.Pid) {
+		if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); strings.TrimSpace(string(comm)) == "sshd" {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 }
+
+// descendants lists the processes below pid, parents first.
+func descendants(pid int) []int {
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		kids := children(p)
+		out = append(out, kids...)
+		queue = append(queue, kids...)
+	}
+	return out
+}
+
+// Config returns a client config for user with the host key pinned.
+func (s *Server) Config(user string) ssh.Config {
+	return ssh.Config{Host: s.Host, Port: s.Port, User: user, HostKey: s.HostKey, KeyPEM: s.KeyPEM, DialTimeout: 10 * time.Second}
+}
+
+// Logs returns what sshd logged so far.
+func (s *Server) Logs() string { return s.logs.String() }
 
 func children(ppid int) []int {
 	out, _ := exec.Command("pgrep", "-P", strconv.Itoa(ppid)).Output()
@@ -274,11 +299,3 @@ func children(ppid int) []int {
 	}
 	return pids
 }
-
-// Config returns a client config for user with the host key pinned.
-func (s *Server) Config(user string) ssh.Config {
-	return ssh.Config{Host: s.Host, Port: s.Port, User: user, HostKey: s.HostKey, KeyPEM: s.KeyPEM, DialTimeout: 10 * time.Second}
-}
-
-// Logs returns what sshd logged so far.
-func (s *Server) Logs() string { return s.logs.String() }
