@@ -10,6 +10,7 @@ package sshtest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/pem"
 	"fmt"
@@ -27,17 +28,16 @@ import (
 	xssh "golang.org/x/crypto/ssh"
 
 	"github.com/nix-deploy-action/nix-deploy-action/internal/ssh"
+	"github.com/nix-deploy-action/nix-deploy-action/internal/testbed"
 )
 
 // The test users and their password.
 const (
-	User         = "deploy"
-	PasswordUser = "deploypw"
-	NoSudoUser   = "nosudo"
-	Password     = "nix-deploy-testbed-pw"
+	User         = testbed.UserDeploy
+	PasswordUser = testbed.UserDeployPW
+	NoSudoUser   = testbed.UserNoSudo
+	Password     = testbed.SudoPassword
 )
-
-const sudoersFile = "/etc/sudoers.d/nix-deploy-testbed"
 
 var usersOnce sync.Once
 var usersErr error
@@ -54,38 +54,17 @@ func EnsureUsers(t testing.TB) {
 }
 
 func ensureUsers() error {
-	for _, u := range []string{User, PasswordUser, NoSudoUser} {
-		if exec.Command("id", "-u", u).Run() == nil {
-			continue
-		}
-		out, err := exec.Command("useradd", "-m", "-s", "/bin/sh", u).CombinedOutput()
-		// Another process may have created it meanwhile.
-		if err != nil && exec.Command("id", "-u", u).Run() != nil {
-			return fmt.Errorf("useradd %s: %w: %s", u, err, out)
-		}
+	// One setup for the users, shared with the testbed, so test packages
+	// running at the same time never fight over passwords or sudoers.
+	if err := testbed.EnsureUsers(context.Background()); err != nil {
+		return err
 	}
+	// NoSudoUser gets a password too, so sudo -S gets past authentication
+	// and reports that the user is not in sudoers.
 	pw := exec.Command("chpasswd")
-	pw.Stdin = strings.NewReader(PasswordUser + ":" + Password + "\n" + NoSudoUser + ":" + Password + "\n")
+	pw.Stdin = strings.NewReader(NoSudoUser + ":" + Password + "\n")
 	if out, err := pw.CombinedOutput(); err != nil {
 		return fmt.Errorf("chpasswd: %w: %s", err, out)
-	}
-	if _, err := os.Stat(sudoersFile); err == nil {
-		return nil
-	}
-	rules := User + " ALL=(ALL) NOPASSWD: ALL\n" + PasswordUser + " ALL=(ALL) ALL\n"
-	tmp := sudoersFile + ".tmp" + strconv.Itoa(os.Getpid())
-	if err := os.WriteFile(tmp, []byte(rules), 0o440); err != nil {
-		return err
-	}
-	if out, err := exec.Command("visudo", "-c", "-f", tmp).CombinedOutput(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("visudo: %w: %s", err, out)
-	}
-	// Link, not rename: if the testbed wrote its file meanwhile, keep it.
-	err := os.Link(tmp, sudoersFile)
-	os.Remove(tmp)
-	if err != nil && !os.IsExist(err) {
-		return err
 	}
 	return nil
 }
