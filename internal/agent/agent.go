@@ -42,6 +42,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/nix-deploy-action/nix-deploy-action/internal/closure"
 )
 
 //go:embed agent.sh
@@ -166,7 +168,7 @@ func (s Start) Command() ([]string, error) {
 	if !ValidID(s.ID) {
 		return nil, fmt.Errorf("invalid deploy id %q", s.ID)
 	}
-	if !validStorePath(s.Path) {
+	if !closure.IsStorePath(s.Path) {
 		return nil, fmt.Errorf("invalid store path %q", s.Path)
 	}
 	if !validAbsPath(s.Profile) {
@@ -251,22 +253,6 @@ func bit(b bool) string {
 		return "1"
 	}
 	return "0"
-}
-
-const nixBase32 = "0123456789abcdfghijklmnpqrsvwxyz"
-
-// validStorePath mirrors the agent's check: /nix/store/<32 base-32>-<name>.
-func validStorePath(p string) bool {
-	rest, ok := strings.CutPrefix(p, "/nix/store/")
-	if !ok || len(rest) < 34 || rest[32] != '-' {
-		return false
-	}
-	for i := 0; i < 32; i++ {
-		if !strings.ContainsRune(nixBase32, rune(rest[i])) {
-			return false
-		}
-	}
-	return onlyChars(rest[33:], "+._?=-")
 }
 
 func validAbsPath(p string) bool {

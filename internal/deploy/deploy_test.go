@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nix-deploy-action/nix-deploy-action/internal/closure"
 	"github.com/nix-deploy-action/nix-deploy-action/internal/config"
 )
 
@@ -139,7 +140,7 @@ func FuzzParseGenerations(f *testing.F) {
 			return
 		}
 		for _, g := range ps.Generations {
-			if !validStorePath(g.Path) || g.Number <= 0 {
+			if !closure.IsStorePath(g.Path) || g.Number <= 0 {
 				t.Fatalf("accepted %+v", g)
 			}
 		}
@@ -177,7 +178,7 @@ func FuzzParsePathList(f *testing.F) {
 			return
 		}
 		for _, p := range paths {
-			if !validStorePath(p) {
+			if !closure.IsStorePath(p) {
 				t.Fatalf("accepted %q", p)
 			}
 		}

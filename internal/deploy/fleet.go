@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/nix-deploy-action/nix-deploy-action/internal/agent"
+	"github.com/nix-deploy-action/nix-deploy-action/internal/closure"
 	"github.com/nix-deploy-action/nix-deploy-action/internal/config"
 )
 
@@ -252,7 +253,7 @@ func (d *Deployer) buildAll(ctx context.Context, rn *run, nodes []*config.Node) 
 							d.BuildLog(node.Name, p.Name, line)
 						}
 					})
-					if b.err == nil && !validStorePath(b.path) {
+					if b.err == nil && !closure.IsStorePath(b.path) {
 						b.err = fmt.Errorf("not a store path: %q", b.path)
 					}
 				})

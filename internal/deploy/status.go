@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nix-deploy-action/nix-deploy-action/internal/closure"
 	"github.com/nix-deploy-action/nix-deploy-action/internal/config"
 )
 
@@ -143,7 +144,7 @@ func ParseGenerations(out string) (ps *ProfileStatus, system string, err error) 
 				return nil, "", fmt.Errorf("line %d: bad generation %q", i+1, clip(kv["generation"]))
 			}
 			g := Generation{Number: n, Path: kv["path"]}
-			if !validStorePath(g.Path) {
+			if !closure.IsStorePath(g.Path) {
 				return nil, "", fmt.Errorf("line %d: generation %d points to %q, not a store path", i+1, n, clip(g.Path))
 			}
 			if s, err := strconv.ParseInt(kv["time"], 10, 64); err == nil {

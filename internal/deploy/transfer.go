@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"sync/atomic"
+
+	"github.com/nix-deploy-action/nix-deploy-action/internal/closure"
 )
 
 // TransferStats is what one profile's transfer moved.
@@ -36,7 +38,7 @@ func parsePathList(s string) ([]string, error) {
 		if l == "" {
 			continue
 		}
-		if !validStorePath(l) {
+		if !closure.IsStorePath(l) {
 			if len(l) > 80 {
 				l = l[:80] + "…"
 			}
@@ -119,26 +121,4 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n.Add(int64(n))
 	return n, err
-}
-
-const nixBase32 = "0123456789abcdfghijklmnpqrsvwxyz"
-
-// validStorePath: /nix/store/<32 base-32>-<name>, the same rule as the
-// agent's, so nothing else reaches a remote command line.
-func validStorePath(p string) bool {
-	rest, ok := strings.CutPrefix(p, "/nix/store/")
-	if !ok || len(rest) < 34 || rest[32] != '-' {
-		return false
-	}
-	for i := 0; i < 32; i++ {
-		if !strings.ContainsRune(nixBase32, rune(rest[i])) {
-			return false
-		}
-	}
-	for _, c := range rest[33:] {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("+-._?=", c)) {
-			return false
-		}
-	}
-	return true
 }
