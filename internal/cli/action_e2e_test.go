@@ -331,6 +331,35 @@ func TestActionDeployCheckRuns(t *testing.T) {
 	assert.Empty(t, gh.Deployments(), "no deployment for the job: none is created")
 }
 
+// TestActionDeployStatusFallback: where check runs are refused (a
+// personal access token), each node's result becomes a commit status.
+func TestActionDeployStatusFallback(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f, planFile := startFleet(t, 2, func(s string) string {
+		return strings.Replace(s, "strategy: parallel", "strategy: parallel\n    on-failure: continue", 1)
+	})
+	require.NoError(t, f.SetRelease("node1", "2"))
+	require.NoError(t, f.SetRelease("node2", "2"))
+	require.NoError(t, f.SetBehaviour("node2", "fail"))
+	gh := githubfake.New(t, githubfake.WithToken(testToken), githubfake.WithoutCheckRuns())
+
+	r := newRunner(t, gh, f.Dir, "push", pushPayload()).inputs(
+		"command", "deploy", "plan-file", filepath.Base(planFile), "environment", "local",
+		"ssh-private-key", keyOf(t, f))
+	assert.Equal(t, 3, r.run(ctx), "a reporting fallback never changes the deploy's outcome")
+
+	assert.Empty(t, gh.CheckRuns(testOwner, testRepo))
+	final := map[string]string{}
+	for _, st := range gh.Statuses(testOwner, testRepo, pushSHA) {
+		final[st.Context] = st.State // in creation order: the last one wins
+	}
+	assert.Equal(t, map[string]string{
+		"nix-deploy/local/node1": "success",
+		"nix-deploy/local/node2": "failure",
+	}, final)
+}
+
 // TestActionCommentApproval waits for /approve or /deny: an approval from
 // a user with write permission deploys (a command from a reader is
 // ignored); a denial on the issue opened for a push deploys nothing; so

@@ -38,6 +38,9 @@ type Server struct {
 	token      string
 	actor      string
 	retryAfter int
+	// noChecks makes check-run writes fail as they do for a personal
+	// access token.
+	noChecks bool
 
 	mu       sync.Mutex
 	requests []Request
@@ -60,6 +63,13 @@ func WithToken(token string) Option {
 // statuses, deployments). The default is DefaultActor.
 func WithActor(login string) Option {
 	return func(s *Server) { s.actor = login }
+}
+
+// WithoutCheckRuns answers check-run writes with 403 "Resource not
+// accessible by personal access token", as GitHub does for tokens that are
+// not a GitHub App's: a client must fall back to commit statuses.
+func WithoutCheckRuns() Option {
+	return func(s *Server) { s.noChecks = true }
 }
 
 // WithRetryAfter sets the Retry-After seconds sent with injected 403/429
@@ -240,6 +250,9 @@ func (s *Server) handle(r *http.Request, prefix string, body []byte, readErr err
 	if err := s.desc.validateRequest(r.Context(), r, route, params, body); err != nil {
 		s.violation("%s (%s): GitHub's description rejects the request: %v", where, rec.Operation, err)
 		return validationFailed(err.Error())
+	}
+	if s.noChecks && r.Method != http.MethodGet && strings.HasPrefix(route.Path, "/repos/{owner}/{repo}/check-runs") {
+		return errorAnswer(http.StatusForbidden, "Resource not accessible by personal access token")
 	}
 	if status, ok := s.takeFailure(r.Method, route.Path, r.URL.Path); ok {
 		return s.injected(status)
