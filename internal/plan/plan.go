@@ -121,8 +121,8 @@ func (p *Plan) OutPath(node, profile string) (string, bool) {
 
 // Mismatch is a built path that differs from the reviewed plan.
 type Mismatch struct {
-	Node, Profile      string
-	Reviewed, Built    string
+	Node, Profile   string
+	Reviewed, Built string
 }
 
 func (m *Mismatch) Error() string {
