@@ -28,6 +28,10 @@ func init() {
 		Name:    "action",
 		Summary: "run as the GitHub Action: inputs from INPUT_*, reports to GitHub",
 		Run: func(ctx context.Context, io IO, args []string) error {
+			if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+				fmt.Fprint(io.Out, actionHelp)
+				return nil
+			}
 			if len(args) > 0 {
 				return exit.Usagef("action: takes no arguments: it reads INPUT_* variables (see action.yml)")
 			}
@@ -35,6 +39,15 @@ func init() {
 		},
 	})
 }
+
+const actionHelp = `Usage: nix-deploy action
+
+The GitHub Action's entrypoint. It takes no flags: it reads the step's inputs
+from INPUT_* variables (INPUT_COMMAND, INPUT_PLAN-FILE, INPUT_ENVIRONMENT, ...),
+the event from GITHUB_EVENT_PATH and the API from GITHUB_API_URL, and writes
+outputs, the job summary and annotations through the runner's files.
+Every input and output is documented in docs/action.md and action.yml.
+`
 
 // The inputs that hold secrets: masked before anything is printed.
 var secretInputs = []string{"github-token", "ssh-private-key", "sudo-password"}
