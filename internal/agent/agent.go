@@ -12,15 +12,25 @@
 // outlive the SSH session. All state lives in /run/nix-deploy (0700 root, a
 // tmpfs on NixOS: a reboot clears it).
 //
-// A deploy of one profile, as the deploy engine drives it:
+// A deploy of a node, as the deploy engine drives it:
 //
-//  1. Command(SubLock, id) on a session kept open for the whole deploy (stdin
-//     a pipe the runner closes at the end). The reply line is ParseLock's; the
-//     node lock is released when the session ends, however it ends. Busy:
-//     exit status ExitBusy.
+//  1. Command(SubLock, lockID, idleSeconds) on a session kept open for the
+//     whole node deploy, all its profiles (stdin a pipe the runner closes at
+//     the end). The reply line is ParseLock's; the node lock is released
+//     when the session ends, however it ends. Busy: exit status ExitBusy.
+//     With idleSeconds, the runner writes Heartbeat on the session's stdin
+//     more often than that: after idleSeconds without one (a runner cut off
+//     by a network partition, whose connection sshd has not yet noticed is
+//     dead), the agent ends the session and frees the node.
 //  2. Command(SubPreflight, profiles...): ParsePreflight.
-//  3. Start{...}.Command(): the agent validates everything again, starts the
-//     detached worker (systemd-run, or setsid) and replies "started=<id>".
+//
+// Then, per profile, each activation under its own id:
+//
+//  3. Start{Lock: lockID, ID: id, ...}.Command(): the agent refuses unless
+//     the lock is held under lockID, validates everything again, starts the
+//     detached worker (systemd-run, or setsid) and replies "started=<id>"
+//     once the worker holds the node (so no other deploy can slip in even
+//     if the runner vanishes now).
 //  4. Command(SubWait, id[, seconds]): blocks until the deploy awaits
 //     confirmation or is final; ParseStatus on the reply.
 //  5. Over a NEW SSH connection, after health checks: Command(SubConfirm, id),
@@ -29,7 +39,7 @@
 //     roll back now.
 //
 // Without confirmation within the confirm timeout, the worker rolls back by
-// itself. The worker's output is /run/nix-deploy/<id>/log.
+// itself. Command(SubLog, id[, lines]) prints the end of the worker's log.
 //
 // Agent exit statuses: 0 the reply says what happened; 1 error (stderr says
 // why); ExitBadArgs, ExitWrongState, ExitBusy.
@@ -87,14 +97,19 @@ func Script() []byte { return bootstrap }
 
 // The agent's subcommands.
 const (
-	SubLock      = "lock"      // lock <id>: hold the node lock while the session lives
+	SubLock      = "lock"      // lock <lock-id> [idle-seconds]: hold the node lock while the session lives
 	SubPreflight = "preflight" // preflight <profile>...: tools, systemd, profiles
-	SubStart     = "start"     // start <id> key=value...: see Start
+	SubStart     = "start"     // start <lock-id> <id> key=value...: see Start
 	SubWait      = "wait"      // wait <id> [seconds]: until awaiting confirmation or final
 	SubStatus    = "status"    // status <id>: the status line, at once
 	SubConfirm   = "confirm"   // confirm <id>: confirm, then reply the final status
 	SubAbort     = "abort"     // abort <id> <reason>: roll back now, reply the final status
+	SubLog       = "log"       // log <id> [lines]: the last lines (default 50) of the activation log
 )
+
+// Heartbeat is what the runner writes on a lock session's stdin, when the
+// lock was taken with idle seconds, to say it is still there.
+const Heartbeat = "\n"
 
 // Exit statuses of the agent besides 0 and 1.
 const (
@@ -148,7 +163,8 @@ const (
 
 // Start describes one activation; Command turns it into the start argv.
 type Start struct {
-	ID                string        // deploy id, see ValidID; the node lock must be held under it
+	Lock              string        // the id the node lock is held under (see SubLock)
+	ID                string        // this activation's id, new on the node; see ValidID
 	Path              string        // the store path to activate, already on the node
 	Profile           string        // absolute profile path, e.g. /nix/var/nix/profiles/system
 	Mode              Mode          // default ModeSwitch
@@ -165,6 +181,9 @@ type Start struct {
 // Command validates s and returns the argv of the start subcommand. The agent
 // checks the same rules again on the node.
 func (s Start) Command() ([]string, error) {
+	if !ValidID(s.Lock) {
+		return nil, fmt.Errorf("invalid lock id %q", s.Lock)
+	}
 	if !ValidID(s.ID) {
 		return nil, fmt.Errorf("invalid deploy id %q", s.ID)
 	}
@@ -220,6 +239,7 @@ func (s Start) Command() ([]string, error) {
 		return nil, fmt.Errorf("invalid keep-generations %d", s.KeepGenerations)
 	}
 	args := []string{
+		s.Lock,
 		s.ID,
 		"path=" + s.Path,
 		"profile=" + s.Profile,

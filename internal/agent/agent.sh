@@ -146,28 +146,73 @@ target_of() { # the store path a profile or system link resolves to, or empty
 
 # --- subcommands
 
-cmd_lock() {
-	[ $# -eq 1 ] || fail 2 "usage: lock <deploy-id>"
-	valid_id "$1" || fail 2 "bad deploy id"
-	init_state
-	exec 9>>"$STATE/lock"
-	if ! flock -n 9; then
+busy_reply() { # busy_reply session|worker: why the node is not ours, exit 75
+	if [ "$1" = worker ]; then
+		o=$(read_line "$STATE/worker.owner")
+		# An older agent's worker did not record its lock.
+		l=$(field "$o" lock)
+		printf 'locked=busy owner=%s since=%s holder=worker activation=%s\n' \
+			"${l:-$(field "$o" id)}" "$(field "$o" since)" "$(field "$o" id)"
+	else
 		o=$(read_line "$STATE/owner")
 		printf 'locked=busy owner=%s since=%s holder=session\n' "$(field "$o" id)" "$(field "$o" since)"
-		exit 75
 	fi
-	if worker_busy; then
-		o=$(read_line "$STATE/worker.owner")
-		printf 'locked=busy owner=%s since=%s holder=worker\n' "$(field "$o" id)" "$(field "$o" since)"
-		exit 75
-	fi
+	exit 75
+}
+
+cmd_lock() {
+	case $# in 1 | 2) ;; *) fail 2 "usage: lock <deploy-id> [idle-seconds]" ;; esac
+	valid_id "$1" || fail 2 "bad deploy id"
+	idle=${2:-}
+	[ -z "$idle" ] || valid_seconds "$idle" || fail 2 "bad idle seconds"
+	init_state
+	exec 9>>"$STATE/lock"
+	flock -n 9 || busy_reply session
+	if worker_busy; then busy_reply worker; fi
 	write_file "$STATE/owner" "id=$1 since=$(now)"
 	printf 'locked=ok owner=%s\n' "$1"
 	# Hold the lock for as long as the runner's session lives: its end
 	# (close or lost connection) is EOF here.
-	cat >/dev/null
-	rm -f "$STATE/owner"
+	if [ -n "$idle" ]; then hold_heartbeat "$idle"; else cat >/dev/null; fi
+	rm -f "$STATE/owner" "$STATE/heartbeat"
 	exit 0
+}
+
+# hold_heartbeat holds the lock until EOF or until the runner has written no
+# line for $1 seconds. A runner cut off by a network partition sends no EOF:
+# sshd notices the dead connection late, or never without ClientAlive
+# settings, and the lock would stay taken until then. Neither helper keeps
+# the lock's descriptor, so the lock goes when this shell exits.
+hold_heartbeat() {
+	write_file "$STATE/heartbeat" "$(now_s)"
+	# An asynchronous list's stdin is /dev/null unless redirected.
+	exec 3<&0
+	read_heartbeats <&3 3<&- 9>&- &
+	reader=$!
+	exec 3<&-
+	watch_heartbeats "$1" "$reader" </dev/null >/dev/null 9>&- &
+	watcher=$!
+	wait "$reader"
+	kill "$watcher" 2>/dev/null
+}
+
+read_heartbeats() {
+	while IFS= read -r _; do write_file "$STATE/heartbeat" "$(now_s)"; done
+}
+
+watch_heartbeats() { # watch_heartbeats IDLE READER-PID
+	every=5
+	[ "$1" -ge $every ] || every=1
+	while :; do
+		sleep "$every" 2>/dev/null
+		last=$(read_line "$STATE/heartbeat")
+		case $last in '' | *[!0-9]*) last=0 ;; esac
+		if [ $(($(now_s) - last)) -ge "$1" ]; then
+			printf 'nix-deploy-agent: no heartbeat from the runner for %s s: releasing the node lock\n' "$1" >&2
+			kill "$2" 2>/dev/null
+			exit 0
+		fi
+	done
 }
 
 tool_line() {
@@ -188,10 +233,11 @@ cmd_preflight() {
 }
 
 cmd_start() {
-	[ $# -ge 1 ] || fail 2 "usage: start <deploy-id> key=value..."
-	valid_id "$1" || fail 2 "bad deploy id"
-	id=$1
-	shift
+	[ $# -ge 2 ] || fail 2 "usage: start <lock-id> <deploy-id> key=value..."
+	valid_id "$1" || fail 2 "bad lock id"
+	valid_id "$2" || fail 2 "bad deploy id"
+	lock=$1 id=$2
+	shift 2
 	path='' profile='' mode=switch kind=nixos user=root activate=''
 	atimeout=300 ctimeout=30 magic=1 degraded=fail keep=0
 	for kv in "$@"; do
@@ -233,14 +279,19 @@ cmd_start() {
 
 	init_state
 	o=$(read_line "$STATE/owner")
-	if [ "$(field "$o" id)" != "$id" ] || (flock -n 9) 9>>"$STATE/lock"; then
-		fail 3 "start: the node lock is not held by deploy $id"
+	if [ "$(field "$o" id)" != "$lock" ] || (flock -n 9) 9>>"$STATE/lock"; then
+		fail 3 "start: the node lock is not held by deploy $lock"
 	fi
-	if worker_busy; then
+	# Under our lock, only our own workers run: the previous profile's may
+	# be exiting after its final status. Wait for it, a little.
+	i=0
+	while worker_busy; do
 		o=$(read_line "$STATE/worker.owner")
-		printf 'locked=busy owner=%s since=%s holder=worker\n' "$(field "$o" id)" "$(field "$o" since)"
-		exit 75
-	fi
+		case $(field "$o" lock) in "$lock" | '') ;; *) busy_reply worker ;; esac
+		i=$((i + 1))
+		[ $i -le 50 ] || busy_reply worker
+		nap
+	done
 	dir=$STATE/$id
 	mkdir "$dir" 2>/dev/null || fail 3 "start: deploy $id exists already"
 	{
@@ -248,7 +299,7 @@ cmd_start() {
 			"$path" "$profile" "$mode" "$kind" "$user" "$activate"
 		printf 'activation-timeout=%s\nconfirm-timeout=%s\nmagic-rollback=%s\ndegraded=%s\nkeep-generations=%s\n' \
 			"$atimeout" "$ctimeout" "$magic" "$degraded" "$keep"
-		printf 'current-system=%s\n' "$CURRENT_SYSTEM"
+		printf 'current-system=%s\nlock=%s\n' "$CURRENT_SYSTEM" "$lock"
 	} >"$dir/params" || fail 1 "start: cannot write params"
 	cp "$0" "$dir/agent.sh" || fail 1 "start: cannot copy the agent"
 	: >>"$dir/log"
@@ -339,6 +390,16 @@ cmd_confirm() {
 	wait_final
 	status_line
 	echo
+}
+
+cmd_log() {
+	case $# in 1 | 2) ;; *) fail 2 "usage: log <deploy-id> [lines]" ;; esac
+	deploy_dir "$1"
+	lines=${2:-50}
+	valid_uint "$lines" || fail 2 "bad line count"
+	[ "$lines" -gt 0 ] || fail 2 "bad line count"
+	[ -f "$dir/log" ] || return 0
+	tail -n "$lines" "$dir/log"
 }
 
 cmd_abort() {
@@ -553,8 +614,8 @@ cmd_worker() {
 		set_status "failed reason=worker-busy"
 		exit 1
 	}
-	write_file "$STATE/worker.owner" "id=$id since=$(now)"
 	warning=
+	lock=
 	while IFS= read -r kv; do
 		v=${kv#*=}
 		case $kv in
@@ -570,8 +631,10 @@ cmd_worker() {
 		degraded=*) degraded=$v ;;
 		keep-generations=*) keep=$v ;;
 		current-system=*) CURRENT_SYSTEM=$v ;;
+		lock=*) lock=$v ;;
 		esac
 	done <"$dir/params"
+	write_file "$STATE/worker.owner" "id=$id lock=$lock since=$(now)"
 	prev_generation=$(generation_of "$profile")
 	prev_target=$(target_of "$profile")
 	prev_system=
@@ -629,7 +692,7 @@ cmd_worker() {
 	finish deployed
 }
 
-[ $# -ge 1 ] || fail 2 "usage: agent.sh <lock|preflight|start|wait|status|confirm|abort> ..."
+[ $# -ge 1 ] || fail 2 "usage: agent.sh <lock|preflight|start|wait|status|confirm|abort|log> ..."
 sub=$1
 shift
 case $sub in
@@ -640,6 +703,7 @@ wait) cmd_wait "$@" ;;
 status) cmd_status "$@" ;;
 confirm) cmd_confirm "$@" ;;
 abort) cmd_abort "$@" ;;
+log) cmd_log "$@" ;;
 worker) cmd_worker "$@" ;;
 *) fail 2 "unknown subcommand" ;;
 esac

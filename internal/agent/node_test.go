@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -164,7 +165,24 @@ func (n *node) agent(sub string, args ...string) (string, int) {
 // lock takes the node lock in a session that lasts until release.
 func (n *node) lock(id string) (release func()) {
 	n.t.Helper()
-	argv := agent.Command(agent.SubLock, id)
+	in, wait := n.lockSession(id)
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			in.Close()
+			wait()
+		})
+	}
+	n.t.Cleanup(release)
+	return release
+}
+
+// lockSession takes the node lock with the lock subcommand's args and
+// returns the session's stdin and a function that waits for its end and
+// returns its stderr.
+func (n *node) lockSession(args ...string) (io.WriteCloser, func() string) {
+	n.t.Helper()
+	argv := agent.Command(agent.SubLock, args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = n.env
 	in, err := cmd.StdinPipe()
@@ -175,27 +193,27 @@ func (n *node) lock(id string) (release func()) {
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		n.t.Fatal(err)
 	}
+	n.t.Cleanup(func() {
+		in.Close()
+		cmd.Wait()
+	})
 	if _, err := in.Write(agent.Script()); err != nil {
 		n.t.Fatal(err)
 	}
 	line, _ := bufio.NewReader(out).ReadString('\n')
 	l, err := agent.ParseLock(line)
-	if err != nil || !l.OK || l.Owner != id {
-		n.t.Fatalf("lock %s: %q %v", id, line, err)
+	if err != nil || !l.OK || l.Owner != args[0] {
+		n.t.Fatalf("lock %s: %q %v", args[0], line, err)
 	}
-	var once sync.Once
-	release = func() {
-		once.Do(func() {
-			in.Close()
-			cmd.Wait()
-		})
+	return in, func() string {
+		cmd.Wait()
+		return stderr.String()
 	}
-	n.t.Cleanup(release)
-	return release
 }
 
 // setProfile creates a profile generation, as an earlier deploy would have.
@@ -433,10 +451,11 @@ func TestNixOS(t *testing.T) {
 			profile := n.profile("system")
 			n.setProfile(profile, old)
 			n.setCurrent(old)
-			id := "d-" + strings.ReplaceAll(tt.name, " ", "-")
-			release := n.lock(id)
+			lockID := "d-" + strings.ReplaceAll(tt.name, " ", "-")
+			id := lockID + "-1"
+			release := n.lock(lockID)
 			s := tt.start
-			s.ID, s.Path, s.Profile = id, fake(t, tt.system), profile
+			s.Lock, s.ID, s.Path, s.Profile = lockID, id, fake(t, tt.system), profile
 			n.start(s)
 			got := tt.drive(n, id, release)
 			release()
@@ -481,9 +500,10 @@ func TestCustomProfile(t *testing.T) {
 			if !tt.firstGen {
 				n.setProfile(profile, fake(t, "app1"))
 			}
-			id := "c-" + strings.ReplaceAll(tt.name, " ", "-")
-			n.lock(id)
-			n.start(agent.Start{ID: id, Path: fake(t, tt.app), Profile: profile, Kind: agent.KindCustom,
+			lockID := "c-" + strings.ReplaceAll(tt.name, " ", "-")
+			id := lockID + "-1"
+			n.lock(lockID)
+			n.start(agent.Start{Lock: lockID, ID: id, Path: fake(t, tt.app), Profile: profile, Kind: agent.KindCustom,
 				User: "nobody", Activate: "bin/activate", MagicRollback: true, ConfirmTimeout: 30 * time.Second})
 			got := n.status(agent.SubWait, id)
 			if got.State == agent.AwaitingConfirmation {
@@ -524,8 +544,8 @@ func TestLock(t *testing.T) {
 	if code != agent.ExitBusy || err != nil || l.OK || l.Owner != "first" || l.Holder != "session" || l.Since == "" {
 		t.Fatalf("second lock: exit %d %q %v", code, out, err)
 	}
-	// start needs the lock held under its own id.
-	argv, err := agent.Start{ID: "second", Path: fake(t, "new"), Profile: n.profile("system")}.Command()
+	// start needs the lock held under the id it names.
+	argv, err := agent.Start{Lock: "second", ID: "second-1", Path: fake(t, "new"), Profile: n.profile("system")}.Command()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -572,16 +592,18 @@ func TestStartRejects(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"bad id", []string{"../x"}},
-		{"not a store path", []string{"rej", "path=/etc", "profile=/x"}},
-		{"missing store path", []string{"rej", "path=/nix/store/00000000000000000000000000000000-x", "profile=/x"}},
-		{"relative profile", []string{"rej", good[0], "profile=x/y"}},
-		{"dotdot profile", []string{"rej", good[0], "profile=/x/../etc"}},
-		{"bad mode", append([]string{"rej", "mode=reboot"}, good...)},
-		{"shell in user", append([]string{"rej", "kind=custom", "activate=bin/a", "user=$(id)"}, good...)},
-		{"absolute activate", append([]string{"rej", "kind=custom", "activate=/bin/sh"}, good...)},
-		{"bad timeout", append([]string{"rej", "activation-timeout=1;reboot"}, good...)},
-		{"unknown key", append([]string{"rej", "evil=1"}, good...)},
+		{"bad id", append([]string{"rej", "../x"}, good...)},
+		{"bad lock id", append([]string{"../x", "rej-1"}, good...)},
+		{"no activation id", good},
+		{"not a store path", []string{"rej", "rej-1", "path=/etc", "profile=/x"}},
+		{"missing store path", []string{"rej", "rej-1", "path=/nix/store/00000000000000000000000000000000-x", "profile=/x"}},
+		{"relative profile", []string{"rej", "rej-1", good[0], "profile=x/y"}},
+		{"dotdot profile", []string{"rej", "rej-1", good[0], "profile=/x/../etc"}},
+		{"bad mode", append([]string{"rej", "rej-1", "mode=reboot"}, good...)},
+		{"shell in user", append([]string{"rej", "rej-1", "kind=custom", "activate=bin/a", "user=$(id)"}, good...)},
+		{"absolute activate", append([]string{"rej", "rej-1", "kind=custom", "activate=/bin/sh"}, good...)},
+		{"bad timeout", append([]string{"rej", "rej-1", "activation-timeout=1;reboot"}, good...)},
+		{"unknown key", append([]string{"rej", "rej-1", "evil=1"}, good...)},
 	}
 	for _, tt := range tests {
 		if _, code := n.agent(agent.SubStart, tt.args...); code != agent.ExitBadArgs {
@@ -593,5 +615,129 @@ func TestStartRejects(t *testing.T) {
 		if e.IsDir() {
 			t.Errorf("a rejected start left %s behind", e.Name())
 		}
+	}
+}
+
+// TestOneLockManyActivations deploys a system and then a custom profile
+// under one lock session, as the engine does for a node with two profiles:
+// the node is never free in between, and each start needs that lock.
+func TestOneLockManyActivations(t *testing.T) {
+	t.Parallel()
+	n := newNode(t)
+	system, app := n.profile("system"), n.profile("app")
+	n.setProfile(system, fake(t, "old"))
+	n.setCurrent(fake(t, "old"))
+	n.setProfile(app, fake(t, "app1"))
+	release := n.lock("run")
+	busy := func(when string) {
+		t.Helper()
+		out, code := n.agent(agent.SubLock, "other")
+		l, err := agent.ParseLock(strings.TrimSpace(out))
+		if code != agent.ExitBusy || err != nil || l.Owner != "run" {
+			t.Errorf("lock by another deploy %s: exit %d %q %v", when, code, out, err)
+		}
+	}
+
+	n.start(agent.Start{Lock: "run", ID: "run-1", Path: fake(t, "new"), Profile: system, MagicRollback: true, ConfirmTimeout: 30 * time.Second})
+	n.status(agent.SubWait, "run-1")
+	busy("while the system awaits confirmation")
+	if s := n.status(agent.SubConfirm, "run-1"); s.State != agent.Deployed {
+		t.Fatalf("system: %+v; log:\n%s", s, n.log("run-1"))
+	}
+	busy("between the two profiles")
+
+	// An activation id is used once; another lock id is refused.
+	for _, tt := range []struct{ lock, id string }{{"run", "run-1"}, {"other", "run-2"}} {
+		argv, err := agent.Start{Lock: tt.lock, ID: tt.id, Path: fake(t, "app2"), Profile: app, Kind: agent.KindCustom, Activate: "bin/activate"}.Command()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, code := n.agent(argv[3], argv[4:]...); code != agent.ExitWrongState {
+			t.Errorf("start %s under %s: exit %d %q, want %d", tt.id, tt.lock, code, out, agent.ExitWrongState)
+		}
+	}
+
+	// Started at once: the system's worker may still be exiting.
+	n.start(agent.Start{Lock: "run", ID: "run-2", Path: fake(t, "app2"), Profile: app, Kind: agent.KindCustom,
+		User: "nobody", Activate: "bin/activate", MagicRollback: true, ConfirmTimeout: 30 * time.Second})
+	n.status(agent.SubWait, "run-2")
+	busy("while the app awaits confirmation")
+	if s := n.status(agent.SubConfirm, "run-2"); s.State != agent.Deployed {
+		t.Fatalf("app: %+v; log:\n%s", s, n.log("run-2"))
+	}
+	if target(t, system) != fake(t, "new") || target(t, app) != fake(t, "app2") {
+		t.Errorf("profiles point at %s and %s", target(t, system), target(t, app))
+	}
+
+	// Once the session is gone, nothing starts under its id.
+	release()
+	argv, err := agent.Start{Lock: "run", ID: "run-3", Path: fake(t, "app1"), Profile: app, Kind: agent.KindCustom, Activate: "bin/activate"}.Command()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, code := n.agent(argv[3], argv[4:]...); code != agent.ExitWrongState {
+		t.Errorf("start after the lock session ended: exit %d, want %d", code, agent.ExitWrongState)
+	}
+}
+
+func TestLog(t *testing.T) {
+	t.Parallel()
+	n := newNode(t)
+	n.setProfile(n.profile("system"), fake(t, "old"))
+	n.setCurrent(fake(t, "old"))
+	n.lock("logs")
+	n.start(agent.Start{Lock: "logs", ID: "logs-1", Path: fake(t, "fail"), Profile: n.profile("system")})
+	n.final("logs-1")
+	lines := strings.SplitAfter(strings.TrimSuffix(n.log("logs-1"), "\n"), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("log too short:\n%s", n.log("logs-1"))
+	}
+	tests := []struct {
+		args []string
+		want string
+		code int
+	}{
+		{args: []string{"logs-1", "2"}, want: strings.Join(lines[len(lines)-2:], "") + "\n"},
+		{args: []string{"logs-1", "100000"}, want: n.log("logs-1")},
+		{args: []string{"logs-1"}, want: n.log("logs-1")},
+		{args: []string{"logs-1", "0"}, code: agent.ExitBadArgs},
+		{args: []string{"logs-1", "-1"}, code: agent.ExitBadArgs},
+		{args: []string{"../logs-1"}, code: agent.ExitBadArgs},
+		{args: []string{"nope"}, code: 1},
+	}
+	for _, tt := range tests {
+		out, code := n.agent(agent.SubLog, tt.args...)
+		if code != tt.code || out != tt.want {
+			t.Errorf("log %v: exit %d %q, want exit %d %q", tt.args, code, out, tt.code, tt.want)
+		}
+	}
+}
+
+// TestLockHeartbeat: a lock taken with idle seconds lives while the runner
+// writes heartbeats, and ends without them even though its stdin stays
+// open, as when a network partition hides the runner's end from sshd.
+func TestLockHeartbeat(t *testing.T) {
+	t.Parallel()
+	n := newNode(t)
+	in, wait := n.lockSession("beat", "3")
+	for i := 0; i < 25; i++ {
+		if _, err := io.WriteString(in, agent.Heartbeat); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if out, code := n.agent(agent.SubLock, "other"); code != agent.ExitBusy {
+		t.Fatalf("lock while heartbeats come: exit %d %q", code, out)
+	}
+	// Silence, stdin still open: the session ends by itself.
+	stderr := wait()
+	if !strings.Contains(stderr, "no heartbeat from the runner for 3 s") {
+		t.Errorf("stderr %q", stderr)
+	}
+	if out, code := n.agent(agent.SubLock, "other"); code != 0 {
+		t.Errorf("lock after the silent session ended: exit %d %q", code, out)
+	}
+	if _, code := n.agent(agent.SubLock, "bad", "0"); code != agent.ExitBadArgs {
+		t.Errorf("lock with 0 idle seconds: exit %d, want %d", code, agent.ExitBadArgs)
 	}
 }

@@ -108,10 +108,13 @@ type Lock struct {
 	Owner  string // the deploy id holding the lock (ours when OK)
 	Since  string // when a busy lock was taken, UTC RFC 3339
 	Holder string // for a busy lock: "session" (a runner) or "worker" (an activation still running)
+	// Activation is, for holder worker, the id of the running activation;
+	// Owner is then the lock id it was started under.
+	Activation string
 }
 
 // ParseLock parses "locked=ok owner=<id>" or
-// "locked=busy owner=<id> since=<time> holder=<session|worker>".
+// "locked=busy owner=<id> since=<time> holder=<session|worker> [activation=<id>]".
 func ParseLock(line string) (Lock, error) {
 	f, err := fields(line)
 	if err != nil {
@@ -129,6 +132,8 @@ func ParseLock(line string) (Lock, error) {
 			l.Since = kv.value
 		case "holder":
 			l.Holder = kv.value
+		case "activation":
+			l.Activation = kv.value
 		}
 	}
 	return l, nil

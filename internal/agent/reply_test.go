@@ -58,7 +58,8 @@ func TestParseLock(t *testing.T) {
 		wantErr bool
 	}{
 		{line: "locked=ok owner=d1", want: agent.Lock{OK: true, Owner: "d1"}},
-		{line: "locked=busy owner=d0 since=2026-01-02T03:04:05Z holder=worker", want: agent.Lock{Owner: "d0", Since: "2026-01-02T03:04:05Z", Holder: "worker"}},
+		{line: "locked=busy owner=d0 since=2026-01-02T03:04:05Z holder=session", want: agent.Lock{Owner: "d0", Since: "2026-01-02T03:04:05Z", Holder: "session"}},
+		{line: "locked=busy owner=d0 since=2026-01-02T03:04:05Z holder=worker activation=d0-2", want: agent.Lock{Owner: "d0", Since: "2026-01-02T03:04:05Z", Holder: "worker", Activation: "d0-2"}},
 		{line: "locked=maybe", wantErr: true},
 		{line: "owner=d1", wantErr: true},
 	}
@@ -71,7 +72,7 @@ func TestParseLock(t *testing.T) {
 }
 
 func FuzzParseStatus(f *testing.F) {
-	for _, seed := range []string{"status=deployed generation=3", "status=rolled-back reason=aborted", "status=", "=", "status=deployed generation=99999999999999999999", "status=deployed\tgeneration=1", "locked=ok owner=x", "profile=/a current= generation=", "\xff=\xfe"} {
+	for _, seed := range []string{"status=deployed generation=3", "status=rolled-back reason=aborted", "status=", "=", "status=deployed generation=99999999999999999999", "status=deployed\tgeneration=1", "locked=ok owner=x", "locked=busy owner=x holder=worker activation=x-1", "profile=/a current= generation=", "\xff=\xfe"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
@@ -91,19 +92,21 @@ func TestStartCommand(t *testing.T) {
 		want    string
 		wantErr bool
 	}{
-		{name: "defaults", start: agent.Start{ID: "d1", Path: path, Profile: "/nix/var/nix/profiles/system"},
-			want: "sh -s -- start d1 path=" + path + " profile=/nix/var/nix/profiles/system mode=switch kind=nixos user=root activation-timeout=300 confirm-timeout=30 magic-rollback=0 degraded=fail keep-generations=0"},
-		{name: "custom", start: agent.Start{ID: "d1", Path: path, Profile: "/p", Kind: agent.KindCustom, User: "app", Activate: "bin/activate", MagicRollback: true, ConfirmTimeout: 5 * time.Second, KeepGenerations: 3},
-			want: "sh -s -- start d1 path=" + path + " profile=/p mode=switch kind=custom user=app activation-timeout=300 confirm-timeout=5 magic-rollback=1 degraded=fail keep-generations=3 activate=bin/activate"},
-		{name: "bad id", start: agent.Start{ID: "-x", Path: path, Profile: "/p"}, wantErr: true},
-		{name: "bad path", start: agent.Start{ID: "d", Path: "/nix/store/x", Profile: "/p"}, wantErr: true},
-		{name: "path with space", start: agent.Start{ID: "d", Path: path + " x", Profile: "/p"}, wantErr: true},
-		{name: "profile dotdot", start: agent.Start{ID: "d", Path: path, Profile: "/p/../etc"}, wantErr: true},
-		{name: "fractional timeout", start: agent.Start{ID: "d", Path: path, Profile: "/p", ConfirmTimeout: 1500 * time.Millisecond}, wantErr: true},
-		{name: "nixos with user", start: agent.Start{ID: "d", Path: path, Profile: "/p", User: "app"}, wantErr: true},
-		{name: "custom boot", start: agent.Start{ID: "d", Path: path, Profile: "/p", Kind: agent.KindCustom, Activate: "a", Mode: agent.ModeBoot}, wantErr: true},
-		{name: "custom absolute activate", start: agent.Start{ID: "d", Path: path, Profile: "/p", Kind: agent.KindCustom, Activate: "/bin/sh"}, wantErr: true},
-		{name: "bad user", start: agent.Start{ID: "d", Path: path, Profile: "/p", Kind: agent.KindCustom, Activate: "a", User: "a b"}, wantErr: true},
+		{name: "defaults", start: agent.Start{Lock: "d", ID: "d1", Path: path, Profile: "/nix/var/nix/profiles/system"},
+			want: "sh -s -- start d d1 path=" + path + " profile=/nix/var/nix/profiles/system mode=switch kind=nixos user=root activation-timeout=300 confirm-timeout=30 magic-rollback=0 degraded=fail keep-generations=0"},
+		{name: "custom", start: agent.Start{Lock: "d", ID: "d1", Path: path, Profile: "/p", Kind: agent.KindCustom, User: "app", Activate: "bin/activate", MagicRollback: true, ConfirmTimeout: 5 * time.Second, KeepGenerations: 3},
+			want: "sh -s -- start d d1 path=" + path + " profile=/p mode=switch kind=custom user=app activation-timeout=300 confirm-timeout=5 magic-rollback=1 degraded=fail keep-generations=3 activate=bin/activate"},
+		{name: "bad id", start: agent.Start{Lock: "l", ID: "-x", Path: path, Profile: "/p"}, wantErr: true},
+		{name: "no lock id", start: agent.Start{ID: "d", Path: path, Profile: "/p"}, wantErr: true},
+		{name: "bad lock id", start: agent.Start{Lock: "l;reboot", ID: "d", Path: path, Profile: "/p"}, wantErr: true},
+		{name: "bad path", start: agent.Start{Lock: "l", ID: "d", Path: "/nix/store/x", Profile: "/p"}, wantErr: true},
+		{name: "path with space", start: agent.Start{Lock: "l", ID: "d", Path: path + " x", Profile: "/p"}, wantErr: true},
+		{name: "profile dotdot", start: agent.Start{Lock: "l", ID: "d", Path: path, Profile: "/p/../etc"}, wantErr: true},
+		{name: "fractional timeout", start: agent.Start{Lock: "l", ID: "d", Path: path, Profile: "/p", ConfirmTimeout: 1500 * time.Millisecond}, wantErr: true},
+		{name: "nixos with user", start: agent.Start{Lock: "l", ID: "d", Path: path, Profile: "/p", User: "app"}, wantErr: true},
+		{name: "custom boot", start: agent.Start{Lock: "l", ID: "d", Path: path, Profile: "/p", Kind: agent.KindCustom, Activate: "a", Mode: agent.ModeBoot}, wantErr: true},
+		{name: "custom absolute activate", start: agent.Start{Lock: "l", ID: "d", Path: path, Profile: "/p", Kind: agent.KindCustom, Activate: "/bin/sh"}, wantErr: true},
+		{name: "bad user", start: agent.Start{Lock: "l", ID: "d", Path: path, Profile: "/p", Kind: agent.KindCustom, Activate: "a", User: "a b"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -101,18 +101,18 @@ func TestWorkerOutlivesSSH(t *testing.T) {
 	defer c.Close()
 	sudo := ssh.Sudo{Command: []string{"sudo", "-n"}}
 	remoteLock(t, n, c, sudo, "drop")
-	argv, err := agent.Start{ID: "drop", Path: fake(t, "new"), Profile: profile, MagicRollback: true, ConfirmTimeout: 2 * time.Second}.Command()
+	argv, err := agent.Start{Lock: "drop", ID: "drop-1", Path: fake(t, "new"), Profile: profile, MagicRollback: true, ConfirmTimeout: 2 * time.Second}.Command()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	if err := c.Run(context.Background(), remote(n, sudo, argv), strings.NewReader(string(agent.Script())), &out, nil); err != nil || out.String() != "started=drop\n" {
+	if err := c.Run(context.Background(), remote(n, sudo, argv), strings.NewReader(string(agent.Script())), &out, nil); err != nil || out.String() != "started=drop-1\n" {
 		t.Fatalf("start: %v %q", err, out.String())
 	}
 	srv.KillConnections()
 	want := agent.Status{State: agent.RolledBack, Reason: agent.NotConfirmed}
-	if s := n.final("drop"); s != want {
-		t.Errorf("status %+v, want %+v; log:\n%s", s, want, n.log("drop"))
+	if s := n.final("drop-1"); s != want {
+		t.Errorf("status %+v, want %+v; log:\n%s", s, want, n.log("drop-1"))
 	}
 	if c := n.calls(); c != "new test\nold test\n" {
 		t.Errorf("calls %q", c)

@@ -26,6 +26,9 @@ type profileJob struct {
 	// onNode: the path is already in the node's store (a rollback to an
 	// earlier generation); nothing is transferred.
 	onNode bool
+	// expect, when set, is what the profile must still point at once the
+	// node is locked (a rollback resolved its target from it).
+	expect string
 }
 
 // run is the state shared by a deploy's nodes.
@@ -81,7 +84,13 @@ func (rn *run) deployNode(ctx context.Context, job *nodeJob) *NodeResult {
 		return res
 	}
 
-	r := &remote{d: d, node: job.node, stats: &SSHStats{}}
+	profiles := make([]*config.Profile, len(job.profiles))
+	for i, pj := range job.profiles {
+		profiles[i] = pj.p
+	}
+	// One lock session holds the node for all its profiles: between two
+	// of them, no other deploy can take it.
+	r := &remote{d: d, node: job.node, stats: &SSHStats{}, lockID: rn.id, idle: lockIdle(profiles)}
 	res.SSH = r.stats
 	st.enter(StepConnect, "")
 	if err := r.dial(ctx); err != nil {
@@ -98,10 +107,7 @@ func (rn *run) deployNode(ctx context.Context, job *nodeJob) *NodeResult {
 	defer r.close()
 
 	st.enter(StepPreflight, "")
-	seq := 1
-	lockID := rn.id + "-" + strconv.Itoa(seq)
-	lockUsed := false
-	pf, err := rn.preflight(ctx, r, job, lockID)
+	pf, err := rn.preflight(ctx, r, job)
 	if err != nil {
 		if ctx.Err() != nil {
 			res.setAll(Cancelled, "", nil)
@@ -128,20 +134,19 @@ func (rn *run) deployNode(ctx context.Context, job *nodeJob) *NodeResult {
 			pr.Outcome = Cancelled
 			continue
 		}
-		if lockUsed {
-			// The agent runs one activation per lock id.
-			seq++
-			lockID = rn.id + "-" + strconv.Itoa(seq)
-			r.lock.release()
-			r.lock = nil
-			if err := r.takeLock(ctx, lockID); err != nil {
-				pr.fail(Failed, "", err)
-				stopped = true
-				continue
-			}
+		if pj.expect != "" && cur.Current != pj.expect {
+			pr.fail(Failed, "", fmt.Errorf("%s changed since its generations were read (now %s): nothing done, look again with status", pj.p.Path, cur.Current))
+			stopped = true
+			continue
 		}
-		lockUsed = true
-		rn.deployProfile(ctx, r, st, pf, pj, lockID, pr)
+		if err := r.lock.lost(); err != nil {
+			// Lost with the connection during an earlier profile: what
+			// preflight read may no longer hold, so nothing more is done.
+			pr.fail(Failed, "", fmt.Errorf("nothing done, the node is no longer locked for this deploy: %w", err))
+			stopped = true
+			continue
+		}
+		rn.deployProfile(ctx, r, st, pf, pj, rn.id+"-"+strconv.Itoa(i+1), pr)
 		if !pr.Outcome.OK() {
 			stopped = true
 		}
@@ -150,11 +155,11 @@ func (rn *run) deployNode(ctx context.Context, job *nodeJob) *NodeResult {
 }
 
 // preflight: sudo works, the lock is ours, Nix is there, profiles read.
-func (rn *run) preflight(ctx context.Context, r *remote, job *nodeJob, lockID string) (agent.Preflight, error) {
+func (rn *run) preflight(ctx context.Context, r *remote, job *nodeJob) (agent.Preflight, error) {
 	if err := r.checkSudo(ctx); err != nil {
 		return agent.Preflight{}, err
 	}
-	if err := r.takeLock(ctx, lockID); err != nil {
+	if err := r.takeLock(ctx); err != nil {
 		return agent.Preflight{}, err
 	}
 	paths := make([]string, len(job.profiles))
@@ -181,14 +186,15 @@ func (rn *run) unchanged(pj profileJob, current, currentSystem string) bool {
 	return true
 }
 
-// deployProfile transfers, activates and confirms one profile.
+// deployProfile transfers, activates and confirms one profile; id names
+// its activation on the node.
 func (rn *run) deployProfile(ctx context.Context, r *remote, st *steps, pf agent.Preflight, pj profileJob, id string, pr *ProfileResult) {
 	d := rn.d
 	nixStore := pf.Tools["nix-store"]
 
 	if !pj.onNode {
 		st.enter(StepTransfer, pj.p.Name)
-		if err := rn.transfer(ctx, r, nixStore, pj, id, pr); err != nil {
+		if err := rn.transfer(ctx, r, nixStore, pj, pr); err != nil {
 			if ctx.Err() != nil {
 				pr.fail(Cancelled, "", err)
 			} else {
@@ -204,7 +210,13 @@ func (rn *run) deployProfile(ctx context.Context, r *remote, st *steps, pf agent
 		return
 	}
 	st.enter(StepActivate, pj.p.Name)
+	// The start checks the lock too; this says why in plain words.
+	if err := r.lock.lost(); err != nil {
+		pr.fail(Failed, "", fmt.Errorf("activate: nothing activated, the node is no longer locked for this deploy: %w", err))
+		return
+	}
 	start := agent.Start{
+		Lock:              r.lockID,
 		ID:                id,
 		Path:              pj.path,
 		Profile:           pj.p.Path,
@@ -234,9 +246,13 @@ func (rn *run) deployProfile(ctx context.Context, r *remote, st *steps, pf agent
 	cancel()
 	if err != nil {
 		var re *RemoteExit
-		if errors.As(err, &re) && re.Status == agent.ExitBusy {
+		switch {
+		case errors.As(err, &re) && re.Status == agent.ExitBusy:
 			pr.fail(Failed, "", fmt.Errorf("activate: node busy: %w", err))
-		} else {
+		case errors.As(err, &re) && re.Status == agent.ExitWrongState:
+			// The agent says why: the lock is not ours, or the id is taken.
+			pr.fail(Failed, "", fmt.Errorf("activate: the node refused the start, nothing activated: %w", err))
+		default:
 			pr.fail(Failed, "", fmt.Errorf("activate: start the agent: %w", err))
 		}
 		return
@@ -265,7 +281,7 @@ func (rn *run) deployProfile(ctx context.Context, r *remote, st *steps, pf agent
 
 // transfer gets the closure onto the node, retrying with a fresh
 // connection when the connection drops (import is idempotent).
-func (rn *run) transfer(ctx context.Context, r *remote, nixStore string, pj profileJob, lockID string, pr *ProfileResult) error {
+func (rn *run) transfer(ctx context.Context, r *remote, nixStore string, pj profileJob, pr *ProfileResult) error {
 	d := rn.d
 	attempts := d.TransferAttempts
 	if attempts <= 0 {
@@ -296,7 +312,7 @@ func (rn *run) transfer(ctx context.Context, r *remote, nixStore string, pj prof
 			return fmt.Errorf("transfer (attempt %d): %w", attempt, err)
 		}
 		d.log().Warn("connection lost during transfer: reconnecting", "node", r.node.Name, "attempt", attempt, "err", err)
-		if err := r.reconnect(ctx, lockID); err != nil {
+		if err := r.reconnect(ctx); err != nil {
 			return fmt.Errorf("transfer: reconnect after a dropped connection: %w", err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,10 +20,15 @@ import (
 // remote is the runner's side of one node: its main connection, how to
 // become root there, and the agent lock session.
 type remote struct {
-	d     *Deployer
-	node  *config.Node
-	sudo  Sudo
-	conn  Conn
+	d    *Deployer
+	node *config.Node
+	sudo Sudo
+	conn Conn
+	// lockID names the node lock, held by one session for the whole node
+	// deploy; each activation has its own id under it.
+	lockID string
+	// idle is how long the agent keeps the lock without a heartbeat.
+	idle  time.Duration
 	lock  *lockSession
 	stats *SSHStats
 }
@@ -93,12 +99,12 @@ func (r *remote) close() {
 
 // reconnect replaces a dropped main connection and takes the lock again
 // (it was released when the old connection died).
-func (r *remote) reconnect(ctx context.Context, lockID string) error {
+func (r *remote) reconnect(ctx context.Context) error {
 	r.close()
 	if err := r.dial(ctx); err != nil {
 		return err
 	}
-	return r.takeLock(ctx, lockID)
+	return r.takeLock(ctx)
 }
 
 // runAgent runs an agent subcommand as root on conn and returns its stdout.
@@ -168,29 +174,81 @@ func (r *remote) checkSudo(ctx context.Context) error {
 // lockSession is the agent's lock subcommand, kept running: the node lock
 // is held for as long as it lives.
 type lockSession struct {
-	hold *io.PipeWriter
-	done chan error
+	hold  *io.PipeWriter
+	ended chan struct{} // closed when the session is over
+	err   error         // how it ended, once ended is closed
 }
 
 func (l *lockSession) release() {
 	_ = l.hold.Close()
 	select {
-	case <-l.done:
+	case <-l.ended:
 	case <-time.After(10 * time.Second):
 	}
+}
+
+// lost reports whether the session ended before we released it: the lock
+// is no longer ours.
+func (l *lockSession) lost() error {
+	if l == nil {
+		return errors.New("no node lock session")
+	}
+	select {
+	case <-l.ended:
+		if l.err != nil {
+			return fmt.Errorf("the node lock session ended: %w", l.err)
+		}
+		return errors.New("the node lock session ended")
+	default:
+		return nil
+	}
+}
+
+// heartbeat tells the agent we are still there, until the session ends. A
+// write blocked on a stalled connection is released by release's Close.
+func (l *lockSession) heartbeat(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if _, err := io.WriteString(l.hold, agent.Heartbeat); err != nil {
+				return
+			}
+		case <-l.ended:
+			return
+		}
+	}
+}
+
+// heartbeatEvery is how often the runner writes a heartbeat on the lock
+// session; lockIdle keeps the agent's limit far above it.
+const heartbeatEvery = 10 * time.Second
+
+// lockIdle is how long the node keeps the lock of a runner it no longer
+// hears from: longer than any activation and confirmation of the node's
+// profiles take, so a slow but live deploy never loses it, and a minute
+// for a connection that stalls for a while.
+func lockIdle(profiles []*config.Profile) time.Duration {
+	var act, confirm time.Duration
+	for _, p := range profiles {
+		act = max(act, wholeSeconds(p.ActivationTimeout))
+		confirm = max(confirm, wholeSeconds(p.ConfirmTimeout))
+	}
+	return act + confirm + time.Minute
 }
 
 // busyRetry is how long takeLock waits for our own previous worker to let
 // go of the node (it writes its final status just before it exits).
 const busyRetry = 15 * time.Second
 
-// takeLock starts the lock session under id.
-func (r *remote) takeLock(ctx context.Context, id string) error {
+// takeLock starts the lock session under r.lockID.
+func (r *remote) takeLock(ctx context.Context) error {
 	deadline := time.Now().Add(busyRetry)
 	for {
-		err := r.tryLock(ctx, id)
+		err := r.tryLock(ctx)
 		var le *LockedError
-		if errors.As(err, &le) && le.Holder == "worker" && sameDeploy(le.Owner, id) && time.Now().Before(deadline) {
+		if errors.As(err, &le) && le.Holder == "worker" && le.Owner == r.lockID && time.Now().Before(deadline) {
 			if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
 				return err
 			}
@@ -200,21 +258,28 @@ func (r *remote) takeLock(ctx context.Context, id string) error {
 	}
 }
 
-func (r *remote) tryLock(ctx context.Context, id string) error {
+func (r *remote) tryLock(ctx context.Context) error {
+	args := []string{r.lockID}
+	if r.idle > 0 {
+		args = append(args, strconv.FormatInt(int64(wholeSeconds(r.idle)/time.Second), 10))
+	}
 	pr, pw := io.Pipe()
 	stdin := r.sudo.Stdin(io.MultiReader(bytes.NewReader(agent.Script()), pr))
 	first := make(chan string, 1)
 	lw := &firstLine{ch: first}
 	var stderr bytes.Buffer
-	done := make(chan error, 1)
+	l := &lockSession{hold: pw, ended: make(chan struct{})}
 	conn := r.conn
 	// The lock outlives a cancelled deploy until the engine releases it:
 	// an abort after cancellation still runs under it.
 	lctx := context.WithoutCancel(ctx)
 	go func() {
-		err := conn.Run(lctx, r.sudo.Wrap(agent.Command(agent.SubLock, id)), stdin, lw, &stderr)
+		err := conn.Run(lctx, r.sudo.Wrap(agent.Command(agent.SubLock, args...)), stdin, lw, &stderr)
 		lw.close()
-		done <- err
+		if err != nil {
+			l.err = withStderr(err, stderr.String())
+		}
+		close(l.ended)
 	}()
 	var line string
 	select {
@@ -225,32 +290,29 @@ func (r *remote) tryLock(ctx context.Context, id string) error {
 	}
 	if line == "" {
 		_ = pw.Close()
-		err := <-done
+		<-l.ended
+		err := l.err
 		if err == nil {
 			err = errors.New("the lock session ended without a reply")
 		}
-		return fmt.Errorf("lock %s: %w", r.node.Name, withStderr(err, stderr.String()))
-	}
-	l, err := agent.ParseLock(line)
-	if err != nil {
-		_ = pw.Close()
-		<-done
 		return fmt.Errorf("lock %s: %w", r.node.Name, err)
 	}
-	if !l.OK {
+	lock, err := agent.ParseLock(line)
+	if err != nil {
 		_ = pw.Close()
-		<-done
-		return &LockedError{Node: r.node.Name, Owner: l.Owner, Since: l.Since, Holder: l.Holder}
+		<-l.ended
+		return fmt.Errorf("lock %s: %w", r.node.Name, err)
 	}
-	r.lock = &lockSession{hold: pw, done: done}
+	if !lock.OK {
+		_ = pw.Close()
+		<-l.ended
+		return &LockedError{Node: r.node.Name, Owner: lock.Owner, Since: lock.Since, Holder: lock.Holder}
+	}
+	if r.idle > 0 {
+		go l.heartbeat(heartbeatEvery)
+	}
+	r.lock = l
 	return nil
-}
-
-// sameDeploy reports whether two node deploy ids belong to one deploy run
-// (ids are "<run>-<profile index>").
-func sameDeploy(a, b string) bool {
-	ia, ib := strings.LastIndexByte(a, '-'), strings.LastIndexByte(b, '-')
-	return ia > 0 && ib > 0 && a[:ia] == b[:ib]
 }
 
 // firstLine hands the first complete line written to it to ch, then
@@ -316,16 +378,17 @@ func statusLine(out string) (agent.Status, error) {
 	return agent.ParseStatus(last)
 }
 
-// logTail fetches the end of a deploy's activation log from the node.
+// logTail fetches the end of an activation's log from the node, through
+// the agent, which knows where its state lives.
 func logTail(ctx context.Context, conn Conn, sudo Sudo, id string) []string {
-	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	if err := privileged(ctx, conn, sudo, []string{"tail", "-n", "30", "/run/nix-deploy/" + id + "/log"}, nil, &out); err != nil {
+	out, err := runAgent(ctx, conn, sudo, agent.Command(agent.SubLog, id, "30"))
+	if err != nil {
 		return nil
 	}
 	var lines []string
-	for _, l := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
 		if l != "" {
 			lines = append(lines, l)
 		}

@@ -61,7 +61,9 @@ func (d *Deployer) Rollback(ctx context.Context, req RollbackRequest) (*Result, 
 			errs = append(errs, err)
 			continue
 		}
-		jobs[i] = &nodeJob{node: n, profiles: []profileJob{{p: p, path: path, onNode: true}}}
+		// The target was chosen from generations read before the node was
+		// locked: the deploy re-checks them under the lock.
+		jobs[i] = &nodeJob{node: n, profiles: []profileJob{{p: p, path: path, onNode: true, expect: ps.CurrentPath()}}}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

@@ -67,12 +67,39 @@
           switch = ./switch-to-configuration.sh;
           healthcheck = ./healthcheck.sh;
         };
+
+      # A custom profile per node (a service's own profile, deployed with
+      # installable + activate): bin/activate records each activation in
+      # /nix/var/testbed/app-activations.log. Its version follows the node's
+      # release, so a new release changes it too.
+      appFor = node:
+        let release = releaseOf node;
+        in builtins.derivation {
+          inherit system;
+          name = "app-${node}-${release}";
+          builder = "/bin/sh";
+          PATH = "/usr/bin:/bin";
+          allowSubstitutes = false;
+          preferLocalBuild = true;
+          script = ''
+            #!/bin/sh
+            printf '%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(dirname "$(dirname "$(readlink -f "$0")")")" >>/nix/var/testbed/app-activations.log
+          '';
+          args = [ "-c" "mkdir -p $out/bin && printf '%s' \"$script\" >$out/bin/activate && chmod 0555 $out/bin/activate" ];
+        };
     in
     {
       nixosConfigurations = builtins.listToAttrs (map
         (node: {
           name = node;
           value.config.system.build.toplevel = systemFor node;
+        })
+        nodeNames);
+
+      packages.${system} = builtins.listToAttrs (map
+        (node: {
+          name = "app-${node}";
+          value = appFor node;
         })
         nodeNames);
     };
