@@ -58,7 +58,7 @@ func LocalBaseImages(ctx context.Context, t testing.TB) BaseImages {
 	defer unlock()
 
 	mirror := debianMirror(readAptSources(), debianSuite)
-	nixTag := nixBaseRepository + ":" + shortHash("v1", debianSuite, nixBasePackages, nixBaseConf, rootfsTrim, mirror)
+	nixTag := nixBaseRepository + ":" + shortHash("v2", debianSuite, nixBasePackages, nixBaseConf, rootfsTrim, mirror)
 	if !imageExists(ctx, nixTag) {
 		t.Logf("building %s with debootstrap from %s", nixTag, mirror)
 		if err := buildNixBase(ctx, cache, mirror, nixTag); err != nil {
@@ -104,6 +104,13 @@ func buildNixBase(ctx context.Context, cache, mirror, tag string) error {
 	}
 	if err := os.WriteFile(filepath.Join(rootfs, "etc/nix/nix.conf"), []byte(nixBaseConf), 0o644); err != nil {
 		return fmt.Errorf("write nix.conf: %w", err)
+	}
+	// nixos/nix ships an initialised store (its database, gcroots and
+	// profiles). Without one, the first Nix processes started at once in a
+	// container race to create it: "creating symlink from
+	// '/nix/var/nix/gcroots/profiles' ...: File exists".
+	if out, err := exec.CommandContext(ctx, "chroot", rootfs, "/usr/bin/nix-store", "--init").CombinedOutput(); err != nil {
+		return fmt.Errorf("initialise the image's nix store: %w: %s", err, tail(string(out), 2000))
 	}
 
 	tarCmd := exec.CommandContext(ctx, "tar", "--numeric-owner", "-C", rootfs, "-c", ".")

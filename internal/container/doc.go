@@ -13,6 +13,7 @@
 // or the job's network when it has service containers). Our fleet listens on
 // 127.x loopback addresses and the fake GitHub API on the host's loopback,
 // which a bridged container cannot reach, so RunAction uses --network host.
-// Image builds also use --network host, only to reach the module proxy the
-// harness serves from the host's Go module cache.
+// The build of the Go base image (not of the action's image) also uses
+// --network host, only to reach the module proxy the harness serves from
+// the host's Go module cache.
 package container
