@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nix-deploy-action/nix-deploy-action/internal/action"
@@ -187,6 +189,7 @@ func runAction(ctx context.Context, io IO) error {
 		run: publish.Run{HeadSHA: gctx.HeadSHA(), SHA: gctx.SHA, RunID: gctx.RunID, RunURL: gctx.RunURL()},
 	}
 	a.io = IO{In: io.In, Out: out, Err: out, Getenv: a.getenv(io.Getenv)}
+	defer a.giveBackState()
 	a.api, err = newGitHubAPI(o.Token, gctx, log)
 	if err != nil {
 		log.Warn("nothing will be published to GitHub", "err", err)
@@ -271,6 +274,31 @@ func (a *actionRun) stateFile(name string) (string, error) {
 		return "", fmt.Errorf("create %s: %w", dir, err)
 	}
 	return filepath.Join(dir, name), nil
+}
+
+// giveBackState hands what the action wrote into the workspace to the
+// workspace's owner. A container action runs as root; root-owned files
+// there make the next actions/checkout on a self-hosted runner fail to
+// clean the workspace (actions/runner#434).
+func (a *actionRun) giveBackState() {
+	st, err := os.Stat(a.ws)
+	if err != nil {
+		return
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || os.Geteuid() != 0 || sys.Uid == 0 {
+		return
+	}
+	root := filepath.Join(a.ws, ".nix-deploy")
+	_ = filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
+		if err == nil {
+			err = os.Lchown(p, int(sys.Uid), int(sys.Gid))
+		}
+		if err != nil {
+			a.log.Warn("could not hand a state file back to the workspace owner", "path", p, "err", err)
+		}
+		return nil
+	})
 }
 
 // sshOptions writes the known_hosts input to a file (it is public data)

@@ -2,8 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -91,4 +95,26 @@ func TestActionInvalidPlan(t *testing.T) {
 	assert.True(t, strings.HasPrefix(text, "::add-mask::hunter2\n"), text)
 	assert.Contains(t, text, "::error col=13,file=nix-deploy.yml,line=5,title=invalid deploy plan::environments.prod.nodes[0]: unknown node web9\n")
 	assert.Contains(t, text, "::warning title=nix-deploy::nothing will be published to GitHub")
+}
+
+// TestGiveBackState: files the action (root, in a container) writes into
+// the workspace end up owned by the workspace's owner, so a later checkout
+// as that user can clean them.
+func TestGiveBackState(t *testing.T) {
+	ws := t.TempDir()
+	const uid, gid = 1001, 1001
+	require.NoError(t, os.Chown(ws, uid, gid))
+	a := &actionRun{ws: ws, o: &actionOptions{Env: "production"}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	file, err := a.stateFile("plan.json")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(file, []byte("{}"), 0o644))
+
+	a.giveBackState()
+	for _, p := range []string{filepath.Join(ws, ".nix-deploy"), filepath.Dir(file), file} {
+		st, err := os.Stat(p)
+		require.NoError(t, err)
+		sys := st.Sys().(*syscall.Stat_t)
+		assert.Equal(t, uint32(uid), sys.Uid, p)
+		assert.Equal(t, uint32(gid), sys.Gid, p)
+	}
 }
