@@ -360,6 +360,46 @@ func TestActionDeployStatusFallback(t *testing.T) {
 	}, final)
 }
 
+// TestActionScheduledDeploy is the nightly staging job: a schedule event
+// has no pull request, so the plan posts no comment (its diff is in the
+// job summary and the plan output for the PR the workflow opens), and the
+// deploy reports a check run per node on the scheduled commit.
+func TestActionScheduledDeploy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f, planFile := startFleet(t, 1, nil)
+	require.NoError(t, f.SetRelease("node1", "2"))
+	gh := githubfake.New(t, githubfake.WithToken(testToken))
+	schedule := map[string]any{"schedule": "0 3 * * *"}
+
+	r := newRunner(t, gh, f.Dir, "schedule", schedule).inputs(
+		"command", "plan", "plan-file", filepath.Base(planFile), "environment", "local",
+		"diff-against", "target", "ssh-private-key", keyOf(t, f))
+	require.Equal(t, 0, r.run(ctx))
+	assert.Contains(t, r.summary(), "| node1 | system | 🔄 changed |")
+	assert.Equal(t, `["node1"]`, r.outputs()["changed-nodes"])
+	for _, req := range gh.Requests() {
+		assert.NotContains(t, req.Path, "/comments", "no pull request: no comment")
+	}
+
+	r = newRunner(t, gh, f.Dir, "schedule", schedule).inputs(
+		"command", "deploy", "plan-file", filepath.Base(planFile), "environment", "local",
+		"ssh-private-key", keyOf(t, f))
+	require.Equal(t, 0, r.run(ctx))
+	cur, err := f.Node("node1").CurrentSystem(ctx)
+	require.NoError(t, err)
+	assert.Contains(t, cur, "-nixos-system-node1-2")
+	var deployRuns []githubfake.CheckRun
+	for _, c := range gh.CheckRuns(testOwner, testRepo) {
+		if c.Name == "nix-deploy/local/node1" {
+			deployRuns = append(deployRuns, c)
+		}
+	}
+	require.Len(t, deployRuns, 1)
+	assert.Equal(t, pushSHA, deployRuns[0].HeadSHA)
+	assert.Equal(t, "success", deployRuns[0].Conclusion)
+}
+
 // TestActionCommentApproval waits for /approve or /deny: an approval from
 // a user with write permission deploys (a command from a reader is
 // ignored); a denial on the issue opened for a push deploys nothing; so
