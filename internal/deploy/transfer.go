@@ -219,7 +219,9 @@ func (r *remote) pushImport(ctx context.Context, nixStore string, closure []stri
 // substitute has the node realise the path from its own binary caches.
 func (r *remote) substitute(ctx context.Context, nixStore, path string) error {
 	if err := privileged(ctx, r.conn, r.sudo, []string{nixStore, "--realise", path}, nil, io.Discard); err != nil {
-		return fmt.Errorf("substitute %s on the node: %w", path, err)
+		// Nix says "don't know how to build" when no cache has the path:
+		// name what the node needs instead.
+		return fmt.Errorf("substitute %s on the node (its closure must be in the node's substituters, signed by a key in its trusted-public-keys): %w", path, err)
 	}
 	return nil
 }

@@ -38,6 +38,10 @@ const (
 	currentSystemOnNode  = "/run/current-system"
 	nodeIDOnNode         = stateDirOnNode + "/node-id"
 	authorizedKeysOnNode = stateDirOnNode + "/authorized_keys"
+	nixConfOnNode        = "/etc/nix/nix.conf"
+	// hostNixConf seeds every node's nix.conf: nodes start with the
+	// host's Nix settings (experimental features, sandbox).
+	hostNixConf = "/etc/nix/nix.conf"
 )
 
 // nodeEnv is the environment of every process the testbed starts on a
@@ -53,7 +57,7 @@ type Node struct {
 	// ("ssh-ed25519 AAAA...").
 	HostKey string
 	// Root is the node's directory on the host: Root/nix is its /nix,
-	// Root/run its /run.
+	// Root/run its /run, Root/etc/nix its /etc/nix.
 	Root string
 
 	fleet *Fleet
@@ -64,10 +68,10 @@ type Node struct {
 func (n *Node) String() string { return n.Name }
 
 // prepare writes the node's directory: sshd configuration, host key,
-// authorized keys, control script.
+// authorized keys, control script, nix.conf.
 func (n *Node) prepare(client ssh.Signer) error {
 	state := n.hostPath(stateDirOnNode)
-	for _, d := range []string{filepath.Join(state, "authorized_keys"), n.hostPath("/run")} {
+	for _, d := range []string{filepath.Join(state, "authorized_keys"), n.hostPath("/run"), n.hostPath("/etc/nix")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("prepare %s: %w", n.Name, err)
 		}
@@ -77,6 +81,10 @@ func (n *Node) prepare(client ssh.Signer) error {
 		return fmt.Errorf("prepare %s: %w", n.Name, err)
 	}
 	n.HostKey = hostKey
+	nixConf, err := os.ReadFile(hostNixConf)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("prepare %s: %w", n.Name, err)
+	}
 	authorized := ssh.MarshalAuthorizedKey(client.PublicKey())
 	files := []struct {
 		path string
@@ -86,6 +94,7 @@ func (n *Node) prepare(client ssh.Signer) error {
 		{filepath.Join(state, "sshd_config"), []byte(sshdConfig(n.Host, n.Port)), 0o644},
 		{filepath.Join(state, "sshd"), sshdScript, 0o755},
 		{filepath.Join(state, "node-id"), []byte(n.identity() + "\n"), 0o644},
+		{n.hostPath(nixConfOnNode), nixConf, 0o644},
 	}
 	for _, u := range []string{UserDeploy, UserDeployPW, UserNoSudo} {
 		files = append(files, struct {
@@ -295,17 +304,36 @@ func (n *Node) Copy(ctx context.Context, storePath string) error {
 	return nil
 }
 
-// hostPath maps an absolute path under the node's /nix or /run to the
-// host's view of it. Other paths are reached through /proc/PID/root,
+// hostPath maps an absolute path under the node's /nix, /run or /etc/nix
+// to the host's view of it. Other paths are reached through /proc/PID/root,
 // which needs the node running.
 func (n *Node) hostPath(p string) string {
 	p = path.Clean("/" + p)
-	for _, mount := range []string{"/nix", "/run"} {
+	for _, mount := range []string{"/nix", "/run", "/etc/nix"} {
 		if p == mount || strings.HasPrefix(p, mount+"/") {
 			return filepath.Join(n.Root, p)
 		}
 	}
 	return filepath.Join(fmt.Sprintf("/proc/%d/root", n.pids[0]), p)
+}
+
+// AddNixConfig appends settings (nix.conf lines, e.g. "extra-substituters
+// = file:///cache") to the node's /etc/nix/nix.conf, which starts as a copy
+// of the host's. Nix commands run on the node afterwards read them; its
+// nix-daemon keeps the settings it started with.
+func (n *Node) AddNixConfig(settings string) error {
+	f, err := os.OpenFile(n.hostPath(nixConfOnNode), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("add nix settings on %s: %w", n.Name, err)
+	}
+	_, err = fmt.Fprintf(f, "\n# Added by a test.\n%s\n", strings.TrimSpace(settings))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("add nix settings on %s: %w", n.Name, err)
+	}
+	return nil
 }
 
 // CurrentSystem returns where the node's /run/current-system points, or ""

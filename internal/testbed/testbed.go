@@ -1,12 +1,14 @@
 // Package testbed runs a local fleet of fake NixOS machines for tests,
 // benchmarks and the demo.
 //
-// Each node is a mount namespace in which DIR/nodes/<name>/nix is /nix and
-// DIR/nodes/<name>/run is /run, with its own nix-daemon and an OpenSSH sshd
-// on a loopback address of its own (node<i> at 127.A.B.(i+1), port 2222). To an SSH client
-// it is a real machine: users deploy (sudo without password), deploypw (sudo
-// with the password in DIR/sudo-password) and nosudo, a Nix store that starts
-// out separate from the host's, profiles, and /run/current-system. The
+// Each node is a mount namespace in which DIR/nodes/<name>/nix is /nix,
+// DIR/nodes/<name>/run is /run and DIR/nodes/<name>/etc/nix is /etc/nix
+// (a copy of the host's nix.conf, see Node.AddNixConfig), with its own
+// nix-daemon and an OpenSSH sshd on a loopback address of its own (node<i>
+// at 127.A.B.(i+1), port 2222). To an SSH client it is a real machine:
+// users deploy (sudo without password), deploypw (sudo with the password in
+// DIR/sudo-password) and nosudo, a Nix store that starts out separate from
+// the host's, profiles, and /run/current-system. The
 // fleet's flake (DIR/flake) builds fake NixOS systems whose
 // switch-to-configuration does what DIR/flake/behaviour/<node> says.
 //

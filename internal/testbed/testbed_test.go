@@ -67,6 +67,27 @@ func TestFleet(t *testing.T) {
 		assert.Equal(t, Generation{Number: 1, Path: sys1, Current: true, Time: gens[0].Time}, gens[0])
 	})
 
+	t.Run("own nix settings", func(t *testing.T) {
+		host, err := os.ReadFile(hostNixConf)
+		require.NoError(t, err)
+		require.NoError(t, node1.AddNixConfig("connect-timeout = 7"))
+		setting := func(n *Node) string {
+			out, err := n.Exec(ctx, "nix", "show-config")
+			require.NoError(t, err)
+			for line := range strings.SplitSeq(out, "\n") {
+				if v, ok := strings.CutPrefix(line, "connect-timeout = "); ok {
+					return v
+				}
+			}
+			return ""
+		}
+		assert.Equal(t, "7", setting(node1))
+		assert.NotEqual(t, "7", setting(node2), "node2 has its own nix.conf")
+		after, err := os.ReadFile(hostNixConf)
+		require.NoError(t, err)
+		assert.Equal(t, string(host), string(after), "the host's nix.conf is untouched")
+	})
+
 	t.Run("ssh and sudo per user", func(t *testing.T) {
 		tests := []struct {
 			user, cmd, stdin string
@@ -326,7 +347,7 @@ func mountsOf(t *testing.T, f *Fleet) []string {
 			// tail of the node directory's path.
 			root := strings.TrimSuffix(fields[3], "//deleted")
 			for _, n := range f.Nodes {
-				if strings.HasSuffix(n.Root+"/nix", root) || strings.HasSuffix(n.Root+"/run", root) {
+				if strings.HasSuffix(n.Root+"/nix", root) || strings.HasSuffix(n.Root+"/run", root) || strings.HasSuffix(n.Root+"/etc/nix", root) {
 					found = append(found, file+": "+line)
 				}
 			}
