@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/nix-deploy-action/nix-deploy-action/internal/agent"
+	"github.com/nix-deploy-action/nix-deploy-action/internal/closure"
 	"github.com/nix-deploy-action/nix-deploy-action/internal/deploy"
 	"github.com/nix-deploy-action/nix-deploy-action/internal/exit"
 	"github.com/nix-deploy-action/nix-deploy-action/internal/render"
@@ -98,6 +99,9 @@ func runDeploy(ctx context.Context, io IO, o *deployOptions) error {
 	}
 	if o.Interactive {
 		req.Approve = func(ctx context.Context, targets []deploy.Target) (bool, error) {
+			if req.Reviewed == nil {
+				showDiffs(ctx, io, &o.SSH, targets)
+			}
 			return approve(io, o.Mode, targets)
 		}
 	}
@@ -175,6 +179,45 @@ func report(io IO, res *deploy.Result, file string) error {
 
 // approve shows what will be activated where and asks; anything but yes
 // is no.
+// showDiffs prints, for each target, what changes against what its node
+// runs now (read as the SSH user, without sudo, as plan --diff-against
+// target does). A node that cannot be read is said so; the question is
+// still asked.
+func showDiffs(ctx context.Context, io IO, o *sshOptions, targets []deploy.Target) {
+	store := newClosureStore()
+	defer store.Close()
+	nodes := &sshTargets{io: io, ssh: o}
+	current := map[string]map[string]*closure.Closure{}
+	for _, t := range targets {
+		cur, seen := current[t.Node.Name]
+		if !seen {
+			var err error
+			if cur, err = nodes.Current(ctx, t.Node); err != nil {
+				fmt.Fprintf(io.Err, "\n%s: cannot read what it runs now: %v\n", t.Node.Name, err)
+			}
+			current[t.Node.Name] = cur
+		}
+		after, err := store.Closure(ctx, t.Path)
+		if err != nil {
+			fmt.Fprintf(io.Err, "\n%s/%s: cannot read the new closure: %v\n", t.Node.Name, t.Profile.Name, err)
+			continue
+		}
+		before := cur[t.Profile.Name]
+		if before == nil {
+			before = &closure.Closure{}
+		}
+		fmt.Fprintf(io.Err, "\n%s/%s: %s -> %s\n", t.Node.Name, t.Profile.Name, orNone(before.Root), t.Path)
+		render.DiffText(io.Err, closure.Compare(before, after))
+	}
+}
+
+func orNone(p string) string {
+	if p == "" {
+		return "(nothing yet)"
+	}
+	return p
+}
+
 func approve(io IO, mode agent.Mode, targets []deploy.Target) (bool, error) {
 	fmt.Fprintf(io.Err, "\nnix-deploy will %s:\n", mode)
 	for _, t := range targets {

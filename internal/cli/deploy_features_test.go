@@ -37,10 +37,11 @@ func runCLIWithInput(t *testing.T, ctx context.Context, f *testbed.Fleet, input 
 }
 
 // TestDeployInteractive: --interactive shows every node, profile and store
-// path it would activate and asks; anything but y/yes deploys nothing and
+// path it would activate, with the closure diff against what each node
+// runs now, and asks; anything but y/yes deploys nothing and
 // exits 1 (a declined deploy is not a successful one: a script running
-// `nix-deploy deploy -i && next-step` must not go on), without contacting
-// any node.
+// `nix-deploy deploy -i && next-step` must not go on), and changes nothing
+// on any node (the diff is read as the SSH user, without sudo).
 func TestDeployInteractive(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -54,19 +55,24 @@ func TestDeployInteractive(t *testing.T) {
 	require.NoError(t, err)
 	built := systems[n.Name]
 
-	prompt := func(t *testing.T, o outcome) {
+	prompt := func(t *testing.T, o outcome, from string) {
 		t.Helper()
 		assert.Contains(t, o.stderr, "nix-deploy will switch:")
 		assert.Contains(t, o.stderr, n.Name+" ("+n.Host+")  system  "+built)
 		assert.Contains(t, o.stderr, "Deploy? [y/N]")
+		// The closure diff against what the node runs now comes first.
+		assert.Contains(t, o.stderr, n.Name+"/system: "+from+" -> "+built)
+		if from != built {
+			assert.Regexp(t, `libfoo +1\.1 → 1\.2`, o.stderr)
+		}
 	}
 	for _, input := range []string{"n\n", "\n", "", "no\n", "yes please\n"} {
 		t.Run("declined "+strings.TrimSpace(input), func(t *testing.T) {
 			o := runCLIWithInput(t, ctx, f, input, deployArgs(plan, "--interactive")...)
-			prompt(t, o)
+			prompt(t, o, before.system)
 			assert.Equal(t, exit.Failure, o.code, "declined: not a success")
 			assert.Contains(t, o.stderr, "not approved: nothing was deployed")
-			assert.Nil(t, o.result, "no node was contacted: no result")
+			assert.Nil(t, o.result, "nothing was deployed: no result")
 			assert.Equal(t, before, stateOf(t, ctx, n))
 			acts, err := n.Activations(ctx)
 			require.NoError(t, err)
@@ -76,8 +82,12 @@ func TestDeployInteractive(t *testing.T) {
 
 	for _, input := range []string{"y\n", "YES\n"} {
 		t.Run("approved "+strings.TrimSpace(input), func(t *testing.T) {
+			from := before.system
+			if input != "y\n" {
+				from = built // the first approval deployed it
+			}
 			o := runCLIWithInput(t, ctx, f, input, deployArgs(plan, "--interactive")...)
-			prompt(t, o)
+			prompt(t, o, from)
 			require.Equal(t, exit.OK, o.code)
 			r := o.node(t, n.Name)
 			if input == "y\n" {
