@@ -21,6 +21,7 @@ var benchmarks = map[string]func(ctx context.Context, args []string, stdout, std
 	"diff":     bench.DiffCommand,
 	"transfer": bench.TransferCommand,
 	"fleet":    bench.FleetCommand,
+	"overhead": bench.OverheadCommand,
 }
 
 func main() {
