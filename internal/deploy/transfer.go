@@ -77,7 +77,15 @@ type serveCopier interface {
 func (r *remote) push(ctx context.Context, nixStore string, closure []string, st *TransferStats) error {
 	st.Query, st.Stream, st.Import = 0, 0, 0
 	if sc, ok := r.d.Store.(serveCopier); ok {
-		return r.pushServe(ctx, sc, nixStore, closure, st)
+		err := r.pushServe(ctx, sc, nixStore, closure, st)
+		var u interface{ Unsupported() bool }
+		if !errors.As(err, &u) || !u.Unsupported() {
+			return err
+		}
+		// Nothing was sent: an old nix-store --serve refused in its
+		// handshake. --import works with every Nix.
+		r.d.log().Warn("the node's nix-store --serve cannot receive paths; falling back to nix-store --import", "node", r.node.Name, "err", err)
+		st.Query, st.Stream, st.Import = 0, 0, 0
 	}
 	return r.pushImport(ctx, nixStore, closure, st)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nix-deploy-action/nix-deploy-action/internal/config"
 	"github.com/nix-deploy-action/nix-deploy-action/internal/nix"
 )
 
@@ -128,4 +129,28 @@ func TestPushNodeFails(t *testing.T) {
 		require.ErrorContains(t, err, "/nonexistent/nix-store")
 		require.NoError(t, ctx.Err())
 	}
+}
+
+// TestPushFallsBackFromOldServe: a node whose nix-store --serve speaks a
+// protocol too old to receive paths gets them through --import instead.
+func TestPushFallsBackFromOldServe(t *testing.T) {
+	ctx := context.Background()
+	closure := buildClosure(t)
+	real, err := exec.LookPath("nix-store")
+	require.NoError(t, err)
+	// An old nix-store: its --serve answers the handshake with protocol
+	// 2.4; everything else is the real nix-store.
+	old := filepath.Join(t.TempDir(), "nix-store")
+	script := "#!/bin/sh\n" +
+		"for a in \"$@\"; do [ \"$a\" = --serve ] && { head -c 8 >/dev/null; printf '\\313\\356\\122\\124\\000\\000\\000\\000\\004\\002\\000\\000\\000\\000\\000\\000'; exit 0; }; done\n" +
+		"exec " + real + " \"$@\"\n"
+	require.NoError(t, os.WriteFile(old, []byte(script), 0o755))
+
+	root := filepath.Join(t.TempDir(), "store")
+	require.NoError(t, os.MkdirAll(root, 0o755))
+	r := &remote{d: &Deployer{Store: &nix.LocalStore{}}, conn: localNode{root}, sudo: asRoot{}, node: &config.Node{Name: "old"}}
+	st := &TransferStats{}
+	require.NoError(t, r.push(ctx, old, closure, st))
+	assert.Equal(t, 3, st.Missing)
+	assert.Empty(t, invalidIn(t, root, closure), "every path arrived through --import")
 }

@@ -246,8 +246,16 @@ const (
 	maxServePaths  = 1 << 20
 )
 
-// ErrServeTooOld is a nix-store --serve that lacks AddToStoreNar.
-var ErrServeTooOld = errors.New("the node's nix-store --serve is too old (protocol before 2.5)")
+// ErrServeTooOld is a nix-store --serve that lacks AddToStoreNar. It says
+// Unsupported, so a caller can fall back to another way of copying.
+var ErrServeTooOld error = unsupported("the node's nix-store --serve is too old (protocol before 2.5)")
+
+// unsupported is an error meaning "this method cannot work with that peer;
+// another may".
+type unsupported string
+
+func (e unsupported) Error() string   { return string(e) }
+func (unsupported) Unsupported() bool { return true }
 
 // ServeCopy copies to the store on the far side of a nix-store --serve
 // --write connection (fromNode is its stdout, toNode its stdin) the paths
