@@ -232,6 +232,26 @@ cmd_preflight() {
 	done
 }
 
+# set_param sets the activation parameter kv ("key=value") names; it
+# fails on a key it does not know. start and the worker read the same keys.
+set_param() {
+	v=${1#*=}
+	case $1 in
+	path=*) path=$v ;;
+	profile=*) profile=$v ;;
+	mode=*) mode=$v ;;
+	kind=*) kind=$v ;;
+	user=*) user=$v ;;
+	activate=*) activate=$v ;;
+	activation-timeout=*) atimeout=$v ;;
+	confirm-timeout=*) ctimeout=$v ;;
+	magic-rollback=*) magic=$v ;;
+	degraded=*) degraded=$v ;;
+	keep-generations=*) keep=$v ;;
+	*) return 1 ;;
+	esac
+}
+
 cmd_start() {
 	[ $# -ge 2 ] || fail 2 "usage: start <lock-id> <deploy-id> key=value..."
 	valid_id "$1" || fail 2 "bad lock id"
@@ -241,21 +261,7 @@ cmd_start() {
 	path='' profile='' mode=switch kind=nixos user=root activate=''
 	atimeout=300 ctimeout=30 magic=1 degraded=fail keep=0
 	for kv in "$@"; do
-		v=${kv#*=}
-		case $kv in
-		path=*) path=$v ;;
-		profile=*) profile=$v ;;
-		mode=*) mode=$v ;;
-		kind=*) kind=$v ;;
-		user=*) user=$v ;;
-		activate=*) activate=$v ;;
-		activation-timeout=*) atimeout=$v ;;
-		confirm-timeout=*) ctimeout=$v ;;
-		magic-rollback=*) magic=$v ;;
-		degraded=*) degraded=$v ;;
-		keep-generations=*) keep=$v ;;
-		*) fail 2 "start: unknown argument" ;;
-		esac
+		set_param "$kv" || fail 2 "start: unknown argument"
 	done
 	valid_store_path "$path" || fail 2 "start: path must be a /nix/store path"
 	[ -e "$path" ] || fail 2 "start: $path is not in this node's store"
@@ -617,21 +623,10 @@ cmd_worker() {
 	warning=
 	lock=
 	while IFS= read -r kv; do
-		v=${kv#*=}
 		case $kv in
-		path=*) path=$v ;;
-		profile=*) profile=$v ;;
-		mode=*) mode=$v ;;
-		kind=*) kind=$v ;;
-		user=*) user=$v ;;
-		activate=*) activate=$v ;;
-		activation-timeout=*) atimeout=$v ;;
-		confirm-timeout=*) ctimeout=$v ;;
-		magic-rollback=*) magic=$v ;;
-		degraded=*) degraded=$v ;;
-		keep-generations=*) keep=$v ;;
-		current-system=*) CURRENT_SYSTEM=$v ;;
-		lock=*) lock=$v ;;
+		current-system=*) CURRENT_SYSTEM=${kv#*=} ;;
+		lock=*) lock=${kv#*=} ;;
+		*) set_param "$kv" || true ;;
 		esac
 	done <"$dir/params"
 	write_file "$STATE/worker.owner" "id=$id lock=$lock since=$(now)"
