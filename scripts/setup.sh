@@ -24,6 +24,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The container action is built and run by the tests, as GitHub's runner
+# runs it: a Docker Engine is needed.
+if ! command -v docker >/dev/null 2>&1; then
+	echo "setup: installing docker.io"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+fi
+if ! docker info >/dev/null 2>&1; then
+	if command -v systemctl >/dev/null 2>&1; then systemctl start docker 2>/dev/null || true; fi
+	docker info >/dev/null 2>&1 || echo "setup: warning: the Docker daemon is not reachable; the container tests will fail until it runs" >&2
+fi
+
 # Flakes and the nix command are experimental in Nix 2.8.
 conf=/etc/nix/nix.conf
 if ! grep -qE '^\s*experimental-features\s*=.*flakes' "$conf" 2>/dev/null; then
