@@ -36,6 +36,7 @@ func BuildImage(ctx context.Context, t testing.TB) string {
 	bases := LocalBaseImages(ctx, t)
 	goImage := warmGoImage(ctx, t, bases.Go, root)
 
+	old, _ := docker(ctx, nil, "image", "inspect", "-f", "{{.Id}}", actionTestImage)
 	start := time.Now()
 	iid := filepath.Join(t.TempDir(), "iid")
 	_, err = docker(ctx, nil, "build",
@@ -44,7 +45,7 @@ func BuildImage(ctx context.Context, t testing.TB) string {
 		"--build-arg", "GOPROXY=off",
 		"--build-arg", "VERSION="+TestVersion,
 		"--iidfile", iid,
-		"-t", "nix-deploy-action-test:local",
+		"-t", actionTestImage,
 		"-f", filepath.Join(root, "Dockerfile"),
 		root)
 	if err != nil {
@@ -55,7 +56,28 @@ func BuildImage(ctx context.Context, t testing.TB) string {
 		t.Fatalf("read image id: %v", err)
 	}
 	t.Logf("built the action image in %s", time.Since(start).Round(100*time.Millisecond))
-	return strings.TrimSpace(string(id))
+	newID := strings.TrimSpace(string(id))
+	forgetOldImages(ctx, t, strings.TrimSpace(old), newID)
+	return newID
+}
+
+// actionTestImage is the tag the tests build the action image under.
+const actionTestImage = "nix-deploy-action-test:local"
+
+// forgetOldImages keeps repeated test runs from filling the disk: every
+// source change leaves the previous action image (~250 MB) and its Go
+// stage (~1.1 GB) behind, untagged. The previous image goes at once; the
+// untagged stages are build cache, so only those a day old go. Best effort:
+// an image still in use stays.
+func forgetOldImages(ctx context.Context, t testing.TB, old, current string) {
+	if old != "" && old != current {
+		if _, err := docker(ctx, nil, "rmi", old); err != nil {
+			t.Logf("keep the previous action image %s: %v", old, err)
+		}
+	}
+	if _, err := docker(ctx, nil, "image", "prune", "-f", "--filter", "until=24h"); err != nil {
+		t.Logf("prune old untagged images: %v", err)
+	}
 }
 
 // warmGoImage returns goImage plus the module cache of go.mod and a Go build
