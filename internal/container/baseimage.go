@@ -148,7 +148,7 @@ func buildGoImage(ctx context.Context, base, goroot, tag string) error {
 	go func() {
 		pw.CloseWithError(writeGoContext(pw, base, goroot))
 	}()
-	_, err := docker(ctx, pr, "build", "--quiet", "-t", tag, "-")
+	_, err := docker(ctx, pr, "build", "--force-rm", "--quiet", "-t", tag, "-")
 	pr.CloseWithError(io.ErrClosedPipe)
 	return err
 }

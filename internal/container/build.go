@@ -39,7 +39,7 @@ func BuildImage(ctx context.Context, t testing.TB) string {
 	old, _ := docker(ctx, nil, "image", "inspect", "-f", "{{.Id}}", actionTestImage)
 	start := time.Now()
 	iid := filepath.Join(t.TempDir(), "iid")
-	_, err = docker(ctx, nil, "build",
+	_, err = docker(ctx, nil, "build", "--force-rm",
 		"--build-arg", "GO_IMAGE="+goImage,
 		"--build-arg", "BASE_IMAGE="+bases.Nix,
 		"--build-arg", "GOPROXY=off",
@@ -122,7 +122,7 @@ RUN cd /tmp/warm && go mod download \
 	t.Logf("building %s: the modules and a Go build cache for the Dockerfile's Go stage", tag)
 	proxy := serveModuleCache(ctx, t, root)
 	// --network host only to reach the module proxy on the host's loopback.
-	_, err = docker(ctx, strings.NewReader(dockerfile), "build", "--network", "host",
+	_, err = docker(ctx, strings.NewReader(dockerfile), "build", "--force-rm", "--network", "host",
 		"--build-arg", "GOPROXY="+proxy, "-t", tag, "-f", "-", root)
 	if err != nil {
 		t.Fatalf("build %s: %v", tag, err)
