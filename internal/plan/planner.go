@@ -47,7 +47,8 @@ type Planner struct {
 	Checkouts Checkouts // needed for BaselineBase
 	// Jobs bounds concurrent builds; 4 when zero.
 	Jobs int
-	// Log receives build log lines, attributed to a node and profile.
+	// Log receives build log lines, attributed to a node and profile. It
+	// is called from concurrent builds.
 	Log func(node, profile, line string)
 }
 
