@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/nix-deploy-action/nix-deploy-action/internal/agent"
 	"github.com/nix-deploy-action/nix-deploy-action/internal/closure"
@@ -121,19 +120,16 @@ func runDeploy(ctx context.Context, io IO, o *deployOptions) error {
 }
 
 // wireOutput sends progress lines and build logs to stderr (the table goes
-// to stdout) and engine logs through slog.
+// to stdout) and engine logs through slog. Nodes run concurrently: every
+// line goes through one lock so lines never interleave.
 func wireOutput(d *deploy.Deployer, io IO) {
-	var mu sync.Mutex
-	d.Log = slog.New(slog.NewTextHandler(io.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	w := &lockedWriter{w: io.Err}
+	d.Log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	d.BuildLog = func(node, profile, line string) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(io.Err, "[%s/%s] %s\n", node, profile, line)
+		fmt.Fprintf(w, "[%s/%s] %s\n", node, profile, line)
 	}
 	d.Events = func(e deploy.Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintln(io.Err, progressLine(e))
+		fmt.Fprintln(w, progressLine(e))
 	}
 }
 

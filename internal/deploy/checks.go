@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nix-deploy-action/nix-deploy-action/internal/config"
@@ -61,7 +62,9 @@ func (rn *run) attempt(ctx context.Context, conn Conn, c *config.Check) error {
 		return rn.d.Prober.HTTP(ctx, c.HTTP, status, c.Timeout)
 	}
 	var out bytes.Buffer
-	if err := conn.Run(ctx, []string{"sh", "-c", c.Command}, nil, &out, &out); err != nil {
+	// One buffer for both streams, written by the session's two copiers.
+	w := &syncBuffer{b: &out}
+	if err := conn.Run(ctx, []string{"sh", "-c", c.Command}, nil, w, w); err != nil {
 		if tail := lastLines(out.String(), 3); tail != "" {
 			return fmt.Errorf("%w: %s", err, tail)
 		}
@@ -75,4 +78,17 @@ func checkName(c *config.Check) string {
 		return fmt.Sprintf("GET %s", c.HTTP)
 	}
 	return fmt.Sprintf("%q", c.Command)
+}
+
+// syncBuffer lets a command's stdout and stderr, copied by two goroutines,
+// share one buffer.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
 }
