@@ -12,4 +12,4 @@ if [ -n "$unformatted" ]; then
 fi
 shellcheck scripts/*.sh .ci/run
 go vet ./...
-go test -count=1 -timeout 30m ./... "$@"
+go test -race -count=1 -timeout 30m ./... "$@"
