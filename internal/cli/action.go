@@ -445,6 +445,36 @@ func (a *actionRun) planPublisher() *publish.Plan {
 }
 
 func (a *actionRun) deploy(ctx context.Context) error {
+	var reviewed *plan.Plan
+	if a.o.Reviewed != "" {
+		var err error
+		if reviewed, err = readPlanJSON(a.path(a.o.Reviewed)); err != nil {
+			return err
+		}
+	}
+	return a.reportedRun(ctx, reviewed, func(d *deploy.Deployer, env *config.Environment, nodes []*config.Node, approve approveFunc) (*deploy.Result, error) {
+		req := deploy.Request{Env: env, Nodes: nodes, Mode: a.o.Mode, Approve: approve}
+		if reviewed != nil {
+			req.Reviewed = reviewed
+		}
+		return d.Deploy(ctx, req)
+	})
+}
+
+// rollback is the break-glass lever: the same safety as a deploy (lock,
+// agent, confirmation, health checks) and the same reporting.
+func (a *actionRun) rollback(ctx context.Context) error {
+	return a.reportedRun(ctx, nil, func(d *deploy.Deployer, env *config.Environment, nodes []*config.Node, _ approveFunc) (*deploy.Result, error) {
+		return d.Rollback(ctx, deploy.RollbackRequest{Env: env, Nodes: nodes})
+	})
+}
+
+type approveFunc = func(context.Context, []deploy.Target) (bool, error)
+
+// reportedRun selects the nodes, wires a deployer whose events become
+// per-node check runs and deployment statuses, records who approved, runs
+// act, and writes result.json, the outputs and the summary.
+func (a *actionRun) reportedRun(ctx context.Context, reviewed *plan.Plan, act func(*deploy.Deployer, *config.Environment, []*config.Node, approveFunc) (*deploy.Result, error)) error {
 	cfg, err := loadPlan(ctx, a.path(a.o.PlanFile), a.o.NixArgs)
 	if err != nil {
 		return err
@@ -454,14 +484,6 @@ func (a *actionRun) deploy(ctx context.Context) error {
 		return &exit.UsageError{Err: err}
 	}
 	env := cfg.Environments[a.o.Env]
-	req := deploy.Request{Env: env, Nodes: nodes, Mode: a.o.Mode}
-	var reviewed *plan.Plan
-	if a.o.Reviewed != "" {
-		if reviewed, err = readPlanJSON(a.path(a.o.Reviewed)); err != nil {
-			return err
-		}
-		req.Reviewed = reviewed
-	}
 	ssh, cleanup, err := a.sshOptions()
 	if err != nil {
 		return err
@@ -479,9 +501,10 @@ func (a *actionRun) deploy(ctx context.Context) error {
 		pub.Start(context.WithoutCancel(ctx))
 	}
 	var approvedBy []string
+	var approve approveFunc
 	switch {
 	case a.o.Approval == "comment":
-		req.Approve = func(ctx context.Context, targets []deploy.Target) (bool, error) {
+		approve = func(ctx context.Context, targets []deploy.Target) (bool, error) {
 			by, err := a.waitForApproval(ctx, targets, reviewed)
 			if err != nil {
 				return false, err
@@ -509,7 +532,7 @@ func (a *actionRun) deploy(ctx context.Context) error {
 			pub.Event(e)
 		}
 	}
-	res, err := d.Deploy(ctx, req)
+	res, err := act(d, env, nodes, approve)
 	if pub != nil {
 		pub.Finish(res)
 	}
@@ -597,25 +620,4 @@ func approvalSummary(env string, targets []deploy.Target, reviewed *plan.Plan) s
 		b.WriteString("\n</details>\n")
 	}
 	return b.String()
-}
-
-func (a *actionRun) rollback(ctx context.Context) error {
-	file, err := a.stateFile("result.json")
-	if err != nil {
-		return err
-	}
-	ssh, cleanup, err := a.sshOptions()
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	o := &rollbackOptions{PlanFile: a.path(a.o.PlanFile), Env: a.o.Env, Nodes: a.o.Nodes, ResultFile: file, SSH: ssh}
-	err = a.untrusted(func() error { return runRollback(ctx, a.io, o) })
-	if data, rerr := os.ReadFile(file); rerr == nil {
-		if res, rerr := deploy.ReadResult(data); rerr == nil {
-			a.setOutputs("result", a.rel(file), "rolled-back", jsonList(nil))
-			a.summary(publish.DeploySummary(res, nil, a.run))
-		}
-	}
-	return err
 }

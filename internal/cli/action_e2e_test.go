@@ -400,6 +400,48 @@ func TestActionScheduledDeploy(t *testing.T) {
 	assert.Equal(t, "success", deployRuns[0].Conclusion)
 }
 
+// TestActionRollback: the break-glass rollback reports like a deploy: a
+// check run per node, the result output, who approved.
+func TestActionRollback(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f, planFile := startFleet(t, 1, nil)
+	first, err := f.Node("node1").CurrentSystem(ctx)
+	require.NoError(t, err)
+	require.NoError(t, f.SetRelease("node1", "2"))
+	gh := githubfake.New(t, githubfake.WithToken(testToken))
+	gh.AddApproval(testRunID, githubfake.Approval{User: "oncall", State: "approved", Environments: []string{"local"}})
+
+	r := newRunner(t, gh, f.Dir, "push", pushPayload()).inputs(
+		"command", "deploy", "plan-file", filepath.Base(planFile), "environment", "local",
+		"ssh-private-key", keyOf(t, f))
+	require.Equal(t, 0, r.run(ctx))
+	second, err := f.Node("node1").CurrentSystem(ctx)
+	require.NoError(t, err)
+	require.NotEqual(t, first, second)
+
+	r = newRunner(t, gh, f.Dir, "workflow_dispatch", map[string]any{"inputs": map[string]any{"command": "rollback"}}).inputs(
+		"command", "rollback", "plan-file", filepath.Base(planFile), "environment", "local", "nodes", "node1",
+		"ssh-private-key", keyOf(t, f))
+	require.Equal(t, 0, r.run(ctx))
+	cur, err := f.Node("node1").CurrentSystem(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, first, cur, "back on the first generation's system")
+	assert.NotEmpty(t, r.outputs()["result"])
+
+	var runs []githubfake.CheckRun
+	for _, c := range gh.CheckRuns(testOwner, testRepo) {
+		if c.Name == "nix-deploy/local/node1" {
+			runs = append(runs, c)
+		}
+	}
+	require.Len(t, runs, 2, "one check run for the deploy, one for the rollback")
+	for _, c := range runs {
+		assert.Equal(t, "success", c.Conclusion)
+		assert.Contains(t, c.Output.Summary, "Approved by @oncall")
+	}
+}
+
 // TestActionCommentApproval waits for /approve or /deny: an approval from
 // a user with write permission deploys (a command from a reader is
 // ignored); a denial on the issue opened for a push deploys nothing; so
