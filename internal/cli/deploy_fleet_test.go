@@ -340,3 +340,40 @@ func waitForLine(t *testing.T, r *os.File, want string) {
 		t.Fatalf("never saw %q", want)
 	}
 }
+
+// TestDeployRollbackFailed: when the previous generation cannot be
+// re-activated either, the outcome is rollback-failed, the exit code 4
+// (a node needs a human), and the node's state is known and reported: the
+// profile still points at the previous generation (nothing was committed)
+// and the failed activation's log says what happened.
+func TestDeployRollbackFailed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f, plan := startFleet(t, 1, nil)
+	n := f.Nodes[0]
+	// Release 2 activates once, and never again.
+	require.NoError(t, f.SetBehaviour(n.Name, testbed.BehaviourFragile))
+	require.NoError(t, f.SetRelease(n.Name, "2"))
+	o := runCLI(t, ctx, f, deployArgs(plan)...)
+	require.Equal(t, 0, o.code)
+	deployed := stateOf(t, ctx, n)
+
+	// Release 3 fails; rolling back to release 2 fails too.
+	require.NoError(t, f.SetBehaviour(n.Name, testbed.BehaviourFail))
+	require.NoError(t, f.SetRelease(n.Name, "3"))
+	o = runCLI(t, ctx, f, deployArgs(plan)...)
+	assert.Equal(t, 4, o.code, "a failed rollback exits 4")
+	r := o.node(t, n.Name)
+	assert.Equal(t, deploy.RollbackFailed, r.Outcome)
+	require.NotEmpty(t, r.Profiles)
+	assert.Contains(t, strings.Join(r.Profiles[0].Log, "\n"), "can no longer be activated", "the node's own words are reported")
+	after := stateOf(t, ctx, n)
+	assert.Equal(t, deployed.current, after.current, "the profile was never switched to the failed release")
+	assert.Equal(t, deployed.generations, after.generations)
+	assert.True(t, after.reachable)
+	acts, err := n.Activations(ctx)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(acts), 2)
+	last := acts[len(acts)-1]
+	assert.Equal(t, deployed.current, last.System, "the last thing tried was re-activating the previous system")
+}

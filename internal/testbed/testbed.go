@@ -45,12 +45,15 @@ const (
 	BehaviourUnhealthy = "unhealthy"
 	BehaviourSlow      = "slow"
 	BehaviourDegraded  = "degraded"
+	// BehaviourFragile activates once; re-activating it fails, so a
+	// rollback to it fails.
+	BehaviourFragile = "fragile"
 )
 
 // Behaviours lists every behaviour SetBehaviour accepts.
 var Behaviours = []string{
 	BehaviourOK, BehaviourFail, BehaviourHang, BehaviourBreakSSH,
-	BehaviourUnhealthy, BehaviourSlow, BehaviourDegraded,
+	BehaviourUnhealthy, BehaviourSlow, BehaviourDegraded, BehaviourFragile,
 }
 
 // Users of every node.

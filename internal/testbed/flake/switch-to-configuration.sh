@@ -14,6 +14,9 @@
 #   unhealthy  activate like ok; bin/healthcheck of this system fails
 #   slow       sleep 3s, then like ok
 #   degraded   activate, report a failed unit and exit 4, as NixOS does
+#   fragile    activate like ok the first time; every later test/switch of
+#              this system fails (so rolling back to it fails: a node that
+#              needs a human)
 # boot and switch record the boot default in /nix/var/testbed/boot-default;
 # dry-activate only records.
 set -eu
@@ -45,6 +48,16 @@ case $behaviour in
 fail)
 	echo "switch-to-configuration: activating $system failed" >&2
 	exit 1
+	;;
+fragile)
+	if [ "$action" != boot ]; then
+		mark="$state/activated-$(basename "$system")"
+		if [ -e "$mark" ]; then
+			echo "switch-to-configuration: $system can no longer be activated" >&2
+			exit 1
+		fi
+		: >"$mark"
+	fi
 	;;
 hang)
 	exec sleep infinity
