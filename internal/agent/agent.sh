@@ -288,6 +288,7 @@ cmd_start() {
 	if [ "$(field "$o" id)" != "$lock" ] || (flock -n 9) 9>>"$STATE/lock"; then
 		fail 3 "start: the node lock is not held by deploy $lock"
 	fi
+	[ ! -e "$STATE/$id" ] || fail 3 "start: deploy $id exists already"
 	# Under our lock, only our own workers run: the previous profile's may
 	# be exiting after its final status. Wait for it, a little.
 	i=0
@@ -454,7 +455,10 @@ bounded() {
 		"$@" </dev/null 8>&- &
 	fi
 	pid=$!
-	watchdog "$pid" "$secs" &
+	# Not holding worker.lock (fd 8): if the watchdog's sleep outlived a
+	# kill that raced its start, it would keep the node busy for the whole
+	# timeout.
+	watchdog "$pid" "$secs" 8>&- &
 	wpid=$!
 	wait "$pid"
 	rc=$?
