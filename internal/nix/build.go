@@ -34,7 +34,7 @@ func (b Built) Out() string {
 // Build realises one installable without creating a result link. Build log
 // lines (nix -L) are passed to logLine as they arrive.
 func (n *Nix) Build(ctx context.Context, installable string, logLine func(string)) (Built, error) {
-	out, err := n.run(ctx, []string{"build", "--json", "--no-link", "-L", installable}, logLine)
+	out, err := n.run(ctx, append([]string{"build", "--json", "--no-link", "-L", installable}, noEvalCache...), logLine)
 	if err != nil {
 		return Built{}, err
 	}
@@ -93,7 +93,7 @@ func (n *Nix) EvalJSON(ctx context.Context, installable, apply string) ([]byte, 
 // BuildFile realises attr of a Nix file (nix build --file), for plans that
 // do not use flakes.
 func (n *Nix) BuildFile(ctx context.Context, file, attr string, logLine func(string)) (Built, error) {
-	out, err := n.run(ctx, []string{"build", "--json", "--no-link", "-L", "--file", file, attr}, logLine)
+	out, err := n.run(ctx, append([]string{"build", "--json", "--no-link", "-L", "--file", file, attr}, noEvalCache...), logLine)
 	if err != nil {
 		return Built{}, err
 	}

@@ -21,6 +21,13 @@ import (
 // it never overrides a user's settings.
 var experimental = []string{"--extra-experimental-features", "nix-command flakes"}
 
+// noEvalCache goes to every build. We run one nix per profile, in
+// parallel, on the same flake; Nix's evaluation cache is one SQLite file
+// per flake, and concurrent evaluations through it fail at random with
+// "attribute '...' is unexpectedly missing" (seen with Nix 2.8 here).
+// Builds are cached in the store anyway; only re-evaluation costs more.
+var noEvalCache = []string{"--option", "eval-cache", "false"}
+
 // Nix runs the nix command line.
 type Nix struct {
 	// Bin is the nix executable; "nix" when empty.

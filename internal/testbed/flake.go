@@ -79,7 +79,10 @@ func (f *Fleet) Build(ctx context.Context, nodes ...string) (map[string]string, 
 	}
 	args := []string{"build", "--no-link", "--json",
 		// Offline: asking cache.nixos.org about every path would only wait.
-		"--option", "substituters", ""}
+		"--option", "substituters", "",
+		// Fleets of concurrent tests have identical flakes, so one eval
+		// cache file, which concurrent evaluations corrupt (Nix 2.8).
+		"--option", "eval-cache", "false"}
 	for _, n := range nodes {
 		if f.Node(n) == nil {
 			return nil, fmt.Errorf("build: no node %s", n)
