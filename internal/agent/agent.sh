@@ -423,20 +423,25 @@ cmd_abort() {
 
 log() { printf '[nix-deploy %s] %s\n' "$(now)" "$*"; }
 
-# watchdog kills process group $1 after $2 seconds, leaving a mark.
+# watchdog kills process group $1 after $2 seconds, leaving a mark. It
+# sleeps a second at a time and ends by itself once $1 is gone, so no
+# long sleep outlives the activation it watched.
 watchdog() {
-	s=
-	trap 'kill "$s" 2>/dev/null; exit 0' TERM
-	sleep "$2" &
-	s=$!
-	wait "$s"
+	left=$2
+	while [ "$left" -gt 0 ]; do
+		sleep 1
+		kill -0 "$1" 2>/dev/null || exit 0
+		left=$((left - 1))
+	done
 	: >"$dir/timedout"
 	log "timed out after $2 s: killing the activation"
 	# "kill -SIG -PGID": dash rejects the "--" form.
 	kill -TERM "-$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null
-	sleep 5 &
-	s=$!
-	wait "$s"
+	left=5
+	while [ "$left" -gt 0 ] && kill -0 "$1" 2>/dev/null; do
+		sleep 1
+		left=$((left - 1))
+	done
 	kill -KILL "-$1" 2>/dev/null
 	exit 0
 }
