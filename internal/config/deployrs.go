@@ -281,12 +281,7 @@ func (w *walker) drProfile(p *Plan, output string, n *Node, kv pair, field strin
 	}
 	eff := own.over(node)
 	s := eff.settings.over(p.defaults)
-	prof.MagicRollback = s.magicRollback.get(true)
-	prof.ConfirmTimeout = s.confirmTimeout.get(DefaultConfirmTimeout)
-	prof.ActivationTimeout = s.activationTimeout.get(DefaultActivationTimeout)
-	prof.Transfer = s.transfer.get(Push)
-	prof.KeepGenerations = s.keepGenerations.get(0)
-	prof.DegradedUnits = s.degradedUnits.get(DegradedFail)
+	s.applyTo(prof)
 	// As in deploy-rs, the profile belongs to the SSH user unless told.
 	prof.User = eff.user.get(n.SSHUser)
 	prof.Attr = output + ".nodes." + attrName(n.Name) + ".profiles." + attrName(prof.Name) + ".path"

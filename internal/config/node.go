@@ -245,12 +245,7 @@ func (w *walker) profile(kv pair, field string, eff settings, src source) *Profi
 		}
 	}
 	s := own.over(eff)
-	prof.MagicRollback = s.magicRollback.get(true)
-	prof.ConfirmTimeout = s.confirmTimeout.get(DefaultConfirmTimeout)
-	prof.ActivationTimeout = s.activationTimeout.get(DefaultActivationTimeout)
-	prof.Transfer = s.transfer.get(Push)
-	prof.KeepGenerations = s.keepGenerations.get(0)
-	prof.DegradedUnits = s.degradedUnits.get(DegradedFail)
+	s.applyTo(prof)
 
 	prof.User = DefaultProfileUser
 	if user != nil {

@@ -44,6 +44,17 @@ type settings struct {
 }
 
 // over returns s with unset values taken from parent.
+// applyTo sets a profile's activation settings from s, with the built-in
+// defaults for what no level of the plan set.
+func (s settings) applyTo(prof *Profile) {
+	prof.MagicRollback = s.magicRollback.get(true)
+	prof.ConfirmTimeout = s.confirmTimeout.get(DefaultConfirmTimeout)
+	prof.ActivationTimeout = s.activationTimeout.get(DefaultActivationTimeout)
+	prof.Transfer = s.transfer.get(Push)
+	prof.KeepGenerations = s.keepGenerations.get(0)
+	prof.DegradedUnits = s.degradedUnits.get(DegradedFail)
+}
+
 func (s settings) over(parent settings) settings {
 	return settings{
 		sshUser:           s.sshUser.or(parent.sshUser),
