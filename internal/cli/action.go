@@ -475,13 +475,9 @@ type approveFunc = func(context.Context, []deploy.Target) (bool, error)
 // per-node check runs and deployment statuses, records who approved, runs
 // act, and writes result.json, the outputs and the summary.
 func (a *actionRun) reportedRun(ctx context.Context, reviewed *plan.Plan, act func(*deploy.Deployer, *config.Environment, []*config.Node, approveFunc) (*deploy.Result, error)) error {
-	cfg, err := loadPlan(ctx, a.path(a.o.PlanFile), a.o.NixArgs)
+	cfg, nodes, err := loadNodes(ctx, a.path(a.o.PlanFile), a.o.Env, a.o.Nodes, a.o.NixArgs)
 	if err != nil {
 		return err
-	}
-	nodes, err := cfg.Select(a.o.Env, a.o.Nodes)
-	if err != nil {
-		return &exit.UsageError{Err: err}
 	}
 	env := cfg.Environments[a.o.Env]
 	ssh, cleanup, err := a.sshOptions()

@@ -81,11 +81,7 @@ func runCheck(ctx context.Context, io IO, o *checkOptions) error {
 // can be activated: a NixOS system has bin/switch-to-configuration, a
 // custom profile has its activation command, executable.
 func runCheckEval(ctx context.Context, io IO, o *checkOptions) error {
-	p, err := loadPlan(ctx, o.PlanFile, o.NixArgs)
-	if err != nil {
-		return err
-	}
-	nodes, err := p.Select(o.Env, o.Nodes)
+	p, nodes, err := loadNodes(ctx, o.PlanFile, o.Env, o.Nodes, o.NixArgs)
 	if err != nil {
 		return err
 	}

@@ -77,13 +77,9 @@ func parseDeployFlags(args []string, io IO) (*deployOptions, error) {
 }
 
 func runDeploy(ctx context.Context, io IO, o *deployOptions) error {
-	cfg, err := loadPlan(ctx, o.PlanFile, o.NixArgs)
+	cfg, nodes, err := loadNodes(ctx, o.PlanFile, o.Env, o.Nodes, o.NixArgs)
 	if err != nil {
 		return err
-	}
-	nodes, err := cfg.Select(o.Env, o.Nodes)
-	if err != nil {
-		return &exit.UsageError{Err: err}
 	}
 	req := deploy.Request{Env: cfg.Environments[o.Env], Nodes: nodes, Mode: o.Mode}
 	if o.Reviewed != "" {

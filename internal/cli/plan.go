@@ -90,13 +90,9 @@ func parseDiffAgainst(s string) (plan.BaselineKind, string, error) {
 // runPlan loads the plan file, builds and diffs. It returns the plan even
 // when some builds failed (with the error), so callers can report it.
 func runPlan(ctx context.Context, io IO, o *planOptions) (*plan.Plan, error) {
-	cfg, err := loadPlan(ctx, o.PlanFile, o.NixArgs)
+	cfg, nodes, err := loadNodes(ctx, o.PlanFile, o.Env, o.Nodes, o.NixArgs)
 	if err != nil {
 		return nil, err
-	}
-	nodes, err := cfg.Select(o.Env, o.Nodes)
-	if err != nil {
-		return nil, &exit.UsageError{Err: err}
 	}
 	against, ref, _ := parseDiffAgainst(o.DiffAgainst)
 	var logMu sync.Mutex

@@ -59,13 +59,9 @@ func parseRollbackFlags(args []string, io IO) (*rollbackOptions, error) {
 }
 
 func runRollback(ctx context.Context, io IO, o *rollbackOptions) error {
-	cfg, err := loadPlan(ctx, o.PlanFile, nil)
+	cfg, nodes, err := loadNodes(ctx, o.PlanFile, o.Env, o.Nodes, nil)
 	if err != nil {
 		return err
-	}
-	nodes, err := cfg.Select(o.Env, o.Nodes)
-	if err != nil {
-		return &exit.UsageError{Err: err}
 	}
 	d, err := newDeployer(io, &o.SSH, nil)
 	if err != nil {

@@ -55,13 +55,9 @@ func parseStatusFlags(args []string, io IO) (*statusOptions, error) {
 }
 
 func runStatus(ctx context.Context, io IO, o *statusOptions) error {
-	cfg, err := loadPlan(ctx, o.PlanFile, nil)
+	_, nodes, err := loadNodes(ctx, o.PlanFile, o.Env, o.Nodes, nil)
 	if err != nil {
 		return err
-	}
-	nodes, err := cfg.Select(o.Env, o.Nodes)
-	if err != nil {
-		return &exit.UsageError{Err: err}
 	}
 	d, err := newDeployer(io, &o.SSH, nil)
 	if err != nil {

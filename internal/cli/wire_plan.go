@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/nix-deploy-action/nix-deploy-action/internal/config"
+	"github.com/nix-deploy-action/nix-deploy-action/internal/exit"
 	"github.com/nix-deploy-action/nix-deploy-action/internal/git"
 	"github.com/nix-deploy-action/nix-deploy-action/internal/nix"
 	"github.com/nix-deploy-action/nix-deploy-action/internal/plan"
@@ -35,6 +36,21 @@ func loadPlan(ctx context.Context, file string, nixArgs []string) (*config.Plan,
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// loadNodes loads the plan and selects env's nodes, narrowed by selector
+// (all the plan's nodes when env is empty). An unknown environment, node
+// or tag is invalid input.
+func loadNodes(ctx context.Context, file, env, selector string, nixArgs []string) (*config.Plan, []*config.Node, error) {
+	cfg, err := loadPlan(ctx, file, nixArgs)
+	if err != nil {
+		return nil, nil, err
+	}
+	nodes, err := cfg.Select(env, selector)
+	if err != nil {
+		return nil, nil, &exit.UsageError{Err: err}
+	}
+	return cfg, nodes, nil
 }
 
 // nixBuilder is plan.Builder over the nix command line.
